@@ -1,0 +1,111 @@
+/**
+ * The zod schema of config.yaml. Keys are kebab-case, exactly as CLI Proxy API writes them, so an
+ * existing file works unchanged; the parsed Config keeps those names (it is also what the management
+ * API returns and writes back). Defaults are filled here and nowhere else.
+ */
+import { z } from 'zod';
+
+/** CLI Proxy API writes `proxy-url: ""` and `secret-key: ""` for "not set". */
+const unsetIfEmpty = (v: unknown) => (v === '' || v === null ? undefined : v);
+
+const PROXY_SCHEMES = new Set(['http:', 'https:', 'socks5:', 'socks5h:']);
+export const PROXY_URL_HINT = 'expected http, https, socks5, socks5h URL or "direct"';
+
+/** `direct`/`none` bypass the global proxy for one key; anything else must be a proxy URL. */
+export function isValidProxyUrl(value: string): boolean {
+  if (value === 'direct' || value === 'none') return true;
+  try {
+    const url = new URL(value);
+    return PROXY_SCHEMES.has(url.protocol) && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+const proxyUrl = z.preprocess(
+  unsetIfEmpty,
+  z.string().refine(isValidProxyUrl, { message: PROXY_URL_HINT }).optional(),
+);
+
+const baseUrl = z
+  .string({ error: 'expected an http(s) URL' })
+  .refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected an http(s) URL such as https://api.example.com/v1' },
+  );
+
+const seconds = (fallback: number) => z.number().positive().default(fallback);
+const count = (fallback: number) => z.number().int().min(0).default(fallback);
+
+export const apiKeyEntrySchema = z.object({
+  'api-key': z.preprocess(unsetIfEmpty, z.string().optional()),
+  'proxy-url': proxyUrl,
+});
+
+export const modelSchema = z.object({
+  name: z.string().min(1),
+  alias: z.preprocess(unsetIfEmpty, z.string().optional()),
+  'force-mapping': z.boolean().default(false),
+});
+
+export const providerSchema = z
+  .object({
+    name: z.string().min(1),
+    prefix: z.preprocess(
+      unsetIfEmpty,
+      z
+        .string()
+        .regex(/^[^/\s]+$/, { message: 'expected a prefix without "/" or spaces, e.g. "or"' })
+        .optional(),
+    ),
+    disabled: z.boolean().default(false),
+    'base-url': baseUrl,
+    headers: z.record(z.string(), z.coerce.string()).default({}),
+    'api-key-entries': z.array(apiKeyEntrySchema).default([]),
+    /** Older CLI Proxy API files list plain keys here; they become api-key-entries. */
+    'api-keys': z.array(z.string()).optional(),
+    models: z.array(modelSchema).default([]),
+    'excluded-models': z.array(z.string()).default([]),
+  })
+  .transform(({ 'api-keys': legacyKeys, ...provider }) => {
+    if (!legacyKeys?.length) return provider;
+    const entries = [...provider['api-key-entries'], ...legacyKeys.map((k) => ({ 'api-key': k, 'proxy-url': undefined }))];
+    return { ...provider, 'api-key-entries': entries };
+  });
+
+export const configSchema = z.object({
+  host: z.preprocess(unsetIfEmpty, z.string().optional()),
+  port: z.number().int().min(0).max(65535).default(8317),
+  'api-keys': z.array(z.string().min(1)).default([]),
+  debug: z.boolean().default(false),
+  'proxy-url': proxyUrl,
+  'request-retry': count(3),
+  'max-retry-credentials': count(0),
+  'max-retry-interval': z.number().min(0).default(30),
+  'body-limit-mb': z.number().positive().default(20),
+  'remote-management': z
+    .object({
+      'secret-key': z.preprocess(unsetIfEmpty, z.string().optional()),
+      'allow-remote': z.boolean().default(false),
+    })
+    .default({ 'allow-remote': false }),
+  timeouts: z
+    .object({ connect: seconds(10), 'first-byte': seconds(300), idle: seconds(120) })
+    .default({ connect: 10, 'first-byte': 300, idle: 120 }),
+  'openai-compatibility': z.preprocess((v) => v ?? [], z.array(providerSchema)),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ProviderConfig = z.infer<typeof providerSchema>;
+export type ModelConfig = z.infer<typeof modelSchema>;
+export type ApiKeyEntry = z.infer<typeof apiKeyEntrySchema>;
+
+/** The top-level keys cliproxy reads; any other key is reported once as "not used by cliproxy". */
+export const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.keys(configSchema.shape));

@@ -1,0 +1,279 @@
+/**
+ * The attempt loop every endpoint uses: pick a candidate (pool member + credential), send, and on
+ * a failure before anything reached the client, classify, cool down and try the next one. A
+ * response is committed when its headers go to the client: for non-stream answers once the whole
+ * body is in, for streams at the first data event. After that point nothing is retried.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createParser } from 'eventsource-parser';
+import { ProxyError, UpstreamReply } from './errors.js';
+import type { Snapshot } from './config/store.js';
+import type { Candidate } from './routing/balancer.js';
+import type { Credential, Pool, Target } from './routing/registry.js';
+import type { Runtime } from './runtime.js';
+import { classifyStatus, describeNetworkError, type Classified } from './upstream/faults.js';
+import { forward, readBody, type UpstreamResponse } from './upstream/forward.js';
+import { maskSecret } from './observe/logger.js';
+
+export interface ExecutePlan {
+  readonly pool: Pool;
+  /** Path below base-url, e.g. `/chat/completions`. */
+  readonly path: string;
+  readonly stream: boolean;
+  /** The upstream body for a target (model renamed); called once per attempt. */
+  readonly body: (target: Target) => string | Buffer;
+  /** Aborted when the client goes away. */
+  readonly signal: AbortSignal;
+}
+
+interface CommittedBase {
+  readonly status: number;
+  readonly headers: UpstreamResponse['headers'];
+  readonly target: Target;
+  readonly credential: Credential;
+  readonly attempts: number;
+}
+
+/** A complete non-stream answer. */
+export interface CommittedBody extends CommittedBase {
+  readonly kind: 'body';
+  readonly body: Buffer;
+}
+
+/** A stream whose first data event has arrived: `prelude` holds the chunks read so far. */
+export interface CommittedStream extends CommittedBase {
+  readonly kind: 'stream';
+  readonly prelude: readonly Buffer[];
+  readonly rest: AsyncIterator<Buffer>;
+  /** Closes the upstream body (client gone). */
+  readonly abort: () => void;
+}
+
+export type Committed = CommittedBody | CommittedStream;
+
+/** Thrown when the client went away: nothing more to send. */
+export class ClientGone extends Error {
+  constructor() {
+    super('client closed the connection');
+    this.name = 'ClientGone';
+  }
+}
+
+type AttemptResult =
+  | { readonly ok: true; readonly committed: Committed }
+  | { readonly ok: false; readonly error: ProxyError; readonly classified: Classified };
+
+const ERROR_BODY_LIMIT = 256 * 1024;
+const RELAYED_ERROR_HEADERS = ['retry-after', 'x-request-id', 'x-ratelimit-reset-requests', 'x-ratelimit-reset-tokens'];
+
+function relayedHeaders(headers: UpstreamResponse['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of RELAYED_ERROR_HEADERS) {
+    const v = headers[name];
+    if (typeof v === 'string') out[name] = v;
+  }
+  return out;
+}
+
+function isEventStream(headers: UpstreamResponse['headers']): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && type.includes('text/event-stream');
+}
+
+function isJson(headers: UpstreamResponse['headers']): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && type.includes('json');
+}
+
+const transientFailure = (status: number, code: string, message: string): AttemptResult => ({
+  ok: false,
+  error: new ProxyError(status, code, message),
+  classified: { fault: { kind: 'transient' }, retryable: true },
+});
+
+/** Reads a stream up to its first data event; fails like an HTTP error if the event is an error. */
+async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedBase, 'status' | 'headers'>, providerName: string): Promise<AttemptResult> {
+  const iterator = (response.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const prelude: Buffer[] = [];
+  let firstData: string | undefined;
+  const parser = createParser({
+    onEvent: (event) => {
+      if (firstData === undefined && event.data !== '') firstData = event.data;
+    },
+  });
+  const decoder = new TextDecoder();
+  while (firstData === undefined) {
+    const next = await iterator.next();
+    if (next.done) return transientFailure(502, 'upstream_empty_stream', `upstream ${providerName} ended the stream before its first event`);
+    prelude.push(next.value);
+    parser.feed(decoder.decode(next.value, { stream: true }));
+  }
+  // Some providers answer 200 and put the error in the first event.
+  if (firstData.startsWith('{"error"') || /^\{\s*"error"\s*:/.test(firstData)) {
+    response.body.destroy();
+    const body = Buffer.from(firstData);
+    let status = 502;
+    try {
+      const code = (JSON.parse(firstData) as { error?: { code?: unknown } }).error?.code;
+      if (typeof code === 'number' && code >= 400 && code <= 599) status = code;
+    } catch {
+      /* keep 502 */
+    }
+    return { ok: false, error: new UpstreamReply(status, body, 'application/json'), classified: classifyStatus(status, body) };
+  }
+  return {
+    ok: true,
+    committed: {
+      ...base,
+      kind: 'stream',
+      status: response.statusCode,
+      headers: response.headers,
+      prelude,
+      rest: iterator,
+      abort: () => response.body.destroy(),
+    },
+  };
+}
+
+async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Candidate, attempts: number): Promise<AttemptResult> {
+  const { target, credential } = cand;
+  const started = performance.now();
+  const providerName = target.provider.name;
+  let response: UpstreamResponse;
+  try {
+    response = await forward({
+      dispatcher: rt.dispatchers.get(credential.proxyUrl, snap.timeoutsMs.connect),
+      target,
+      credential,
+      path: plan.path,
+      body: plan.body(target),
+      stream: plan.stream,
+      signal: plan.signal,
+      firstByteMs: snap.timeoutsMs.firstByte,
+      idleMs: snap.timeoutsMs.idle,
+    });
+  } catch (err) {
+    if (plan.signal.aborted) throw new ClientGone();
+    const { timeout, reason } = describeNetworkError(err);
+    logAttempt(rt, cand, reason, started);
+    return transientFailure(timeout ? 504 : 502, timeout ? 'upstream_timeout' : 'upstream_unreachable', `upstream ${providerName}: ${reason}`);
+  }
+  const base = { target, credential, attempts };
+  try {
+    const status = response.statusCode;
+    if (status >= 400) {
+      const body = await readBody(response.body, ERROR_BODY_LIMIT);
+      logAttempt(rt, cand, status, started);
+      const contentType = response.headers['content-type'];
+      const reply = new UpstreamReply(status, body, typeof contentType === 'string' ? contentType : undefined, relayedHeaders(response.headers));
+      return { ok: false, error: reply, classified: classifyStatus(status, body, response.headers['retry-after']) };
+    }
+    if (plan.stream && isEventStream(response.headers)) {
+      const result = await bootstrapStream(response, base, providerName);
+      logAttempt(rt, cand, result.ok ? status : result.error.status, started);
+      return result;
+    }
+    const body = await readBody(response.body);
+    logAttempt(rt, cand, status, started);
+    if (isJson(response.headers) && !isCompleteJson(body)) {
+      return transientFailure(502, 'upstream_invalid_response', `upstream ${providerName} returned an incomplete or invalid JSON body (${body.length} bytes)`);
+    }
+    return { ok: true, committed: { ...base, kind: 'body', status, headers: response.headers, body } };
+  } catch (err) {
+    response.body.destroy();
+    if (plan.signal.aborted) throw new ClientGone();
+    const { timeout, reason } = describeNetworkError(err);
+    logAttempt(rt, cand, reason, started);
+    return transientFailure(timeout ? 504 : 502, timeout ? 'upstream_timeout' : 'upstream_error', `upstream ${providerName}: ${reason} while reading the response`);
+  }
+}
+
+function isCompleteJson(body: Buffer): boolean {
+  try {
+    JSON.parse(body.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function logAttempt(rt: Runtime, cand: Candidate, outcome: number | string, started: number): void {
+  if (!rt.log.isLevelEnabled('debug')) return;
+  rt.log.debug(
+    {
+      provider: cand.target.provider.name,
+      model: cand.target.upstreamModel,
+      credential: cand.credential.id,
+      key: maskSecret(cand.credential.apiKey),
+      outcome,
+      ms: Math.round(performance.now() - started),
+    },
+    'upstream attempt',
+  );
+}
+
+function cooldownError(pool: Pool, releaseAt: number, now: number): ProxyError {
+  const seconds = Math.max(1, Math.ceil((releaseAt - now) / 1000));
+  return new ProxyError(429, 'model_cooldown', `all credentials for model ${pool.id} are cooling down; retry after ${seconds}s`, {
+    headers: { 'retry-after': String(seconds) },
+    type: 'rate_limit_error',
+  });
+}
+
+/**
+ * Runs the attempt loop. Resolves with a committed response, or rejects with the ProxyError to
+ * show the client (the last upstream error as it was sent, or a gateway error).
+ */
+export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): Promise<Committed> {
+  const config = snap.config;
+  const rounds = 1 + config['request-retry'];
+  const perRound = config['max-retry-credentials'] || Infinity;
+  const maxWaitMs = config['max-retry-interval'] * 1000;
+  let attempts = 0;
+  let lastError: ProxyError | undefined;
+  for (let round = 0; round < rounds; round++) {
+    let triedThisRound = 0;
+    let retryable = false;
+    for (const cand of rt.balancer.round(plan.pool)) {
+      if (triedThisRound >= perRound) break;
+      triedThisRound++;
+      attempts++;
+      const result = await attempt(rt, snap, plan, cand, attempts);
+      if (result.ok) {
+        rt.balancer.recordSuccess(cand.target, cand.credential);
+        return result.committed;
+      }
+      lastError = result.error;
+      if (!result.classified.fault) throw withAttempts(result.error, attempts);
+      rt.balancer.recordFailure(cand.target, cand.credential, result.classified.fault);
+      retryable ||= result.classified.retryable;
+    }
+    const now = Date.now();
+    const release = rt.balancer.soonestRelease(plan.pool, now);
+    if (triedThisRound === 0 && lastError === undefined && release === undefined) break; // nothing configured
+    // Another round only after a transient failure (or when everything was already cooling),
+    // and only if a credential comes back soon enough.
+    const mayRetry = triedThisRound === 0 || retryable;
+    if (mayRetry && round < rounds - 1 && rt.balancer.hasAvailable(plan.pool, now)) continue; // capped round: more keys left
+    if (!mayRetry || round === rounds - 1 || release === undefined || release - now > maxWaitMs) {
+      if (lastError) throw withAttempts(lastError, attempts);
+      if (release !== undefined) throw cooldownError(plan.pool, release, now);
+      break;
+    }
+    try {
+      await sleep(release - now, undefined, { signal: plan.signal });
+    } catch {
+      throw new ClientGone();
+    }
+  }
+  if (lastError) throw withAttempts(lastError, attempts);
+  const release = rt.balancer.soonestRelease(plan.pool);
+  if (release !== undefined) throw cooldownError(plan.pool, release, Date.now());
+  throw new ProxyError(503, 'no_upstream', `no upstream available for model ${plan.pool.id}`);
+}
+
+/** Records how many attempts were made on the error the client sees. */
+function withAttempts(error: ProxyError, attempts: number): ProxyError {
+  error.attempts = attempts;
+  return error;
+}

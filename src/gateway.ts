@@ -1,0 +1,93 @@
+/**
+ * Assembles a running gateway: config store, balancer, dispatchers, HTTP server. Used by the CLI,
+ * the demo, and the tests (which start the real thing on port 0).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadConfigFile, type LoadedConfig } from './config/load.js';
+import { ConfigStore } from './config/store.js';
+import { createLogger, type Logger } from './observe/logger.js';
+import { Balancer } from './routing/balancer.js';
+import type { Runtime } from './runtime.js';
+import { createRequestListener } from './server/app.js';
+import { Dispatchers } from './upstream/dispatchers.js';
+
+export interface GatewayOptions {
+  /** config.yaml to load (and persist to). */
+  readonly configPath: string;
+  /** Override the file's port / host (CLI flags; tests pass 0). */
+  readonly port?: number;
+  readonly host?: string;
+  readonly logger?: Logger;
+  /** An already loaded config (the CLI loads it first to report errors). */
+  readonly loaded?: LoadedConfig;
+}
+
+export interface Gateway {
+  readonly server: Server;
+  readonly runtime: Runtime;
+  readonly store: ConfigStore;
+  /** `http://host:port` the server listens on. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting, lets requests in flight finish (up to `graceMs`), then closes everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Seconds the server waits for a slow client's headers before closing (RFC 9110 leaves it to us). */
+const HEADERS_TIMEOUT_MS = 30_000;
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const loaded = options.loaded ?? (await loadConfigFile(options.configPath));
+  const log = options.logger ?? createLogger({ debug: loaded.config.debug });
+  const store = new ConfigStore(loaded, options.configPath);
+  const balancer = new Balancer();
+  const dispatchers = new Dispatchers();
+  const runtime: Runtime = { store, balancer, dispatchers, log };
+  store.onSwap((next) => {
+    balancer.retain(next.registry.list);
+    const proxies = new Set<string | undefined>([undefined]);
+    for (const pool of next.registry.list) for (const t of pool.members) for (const c of t.provider.credentials) proxies.add(c.proxyUrl);
+    dispatchers.retain(proxies, next.timeoutsMs.connect);
+    log.level = next.config.debug ? 'debug' : (process.env.LOG_LEVEL ?? 'info');
+  });
+
+  const server = createServer(
+    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0, keepAliveTimeout: 65_000 },
+    createRequestListener({ rt: runtime }),
+  );
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // Malformed requests, header floods (431), header timeouts (408): answer if we still can.
+    if (!socket.writable) return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  });
+
+  const port = options.port ?? loaded.config.port;
+  const host = options.host ?? loaded.config.host;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const urlHost = host === undefined || address.address === '::' || address.address === '0.0.0.0' ? 'localhost' : shownHost;
+
+  let closing: Promise<void> | undefined;
+  async function close(graceMs = 10_000): Promise<void> {
+    closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+      await closed;
+      clearTimeout(deadline);
+      await dispatchers.close();
+    })();
+    return closing;
+  }
+
+  return { server, runtime, store, url: `http://${urlHost}:${address.port}`, port: address.port, close };
+}

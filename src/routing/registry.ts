@@ -1,0 +1,120 @@
+/**
+ * The model table derived from a config snapshot: every client-visible id (alias, or name when no
+ * alias, with the provider's prefix) maps to a pool of targets. Everything a request needs per
+ * target (URL, headers with the key) is computed here once, not per request.
+ */
+import type { Config, ProviderConfig } from '../config/schema.js';
+import { compileWildcards } from './wildcard.js';
+
+/** One upstream key of a provider (or the absence of one, for local servers). */
+export interface Credential {
+  /** `<provider>#<index>`: names the credential without revealing its key. */
+  readonly id: string;
+  readonly index: number;
+  readonly apiKey: string | undefined;
+  /** Effective proxy: the key's own, else the global one; undefined means direct. */
+  readonly proxyUrl: string | undefined;
+  /** Upstream request headers: provider headers, content-type, Authorization. Built once. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Stable across reloads while provider, key and proxy stay the same: keys balancer state. */
+  readonly stateKey: string;
+}
+
+export interface Provider {
+  readonly name: string;
+  /** `https://api.example.com` of base-url. */
+  readonly origin: string;
+  /** The path of base-url without a trailing slash (`/api/v1`); request paths are appended. */
+  readonly basePath: string;
+  readonly credentials: readonly Credential[];
+}
+
+/** One member of a pool: a provider's upstream model. */
+export interface Target {
+  readonly provider: Provider;
+  readonly upstreamModel: string;
+  readonly forceMapping: boolean;
+  /** Stable across reloads: keys the member's credential cursor. */
+  readonly key: string;
+}
+
+export interface Pool {
+  /** The client-visible id as configured (case kept). */
+  readonly id: string;
+  readonly ownedBy: string;
+  readonly members: readonly Target[];
+}
+
+export interface Registry {
+  /** Lower-cased client-visible id → pool. */
+  readonly pools: ReadonlyMap<string, Pool>;
+  /** Pools in config order, for /v1/models. */
+  readonly list: readonly Pool[];
+  /** Unix seconds at which this table was built (`created` in /v1/models). */
+  readonly created: number;
+}
+
+const USER_AGENT = 'cliproxy';
+
+function effectiveProxy(own: string | undefined, global: string | undefined): string | undefined {
+  const chosen = own ?? global;
+  return chosen === undefined || chosen === 'direct' || chosen === 'none' ? undefined : chosen;
+}
+
+function buildProvider(p: ProviderConfig, globalProxy: string | undefined): Provider {
+  const baseHeaders: Record<string, string> = { 'user-agent': USER_AGENT };
+  for (const [name, value] of Object.entries(p.headers)) baseHeaders[name.toLowerCase()] = value;
+  baseHeaders['content-type'] = 'application/json';
+  // A provider without keys still gets one credential: requests without Authorization (Ollama, vLLM).
+  const entries = p['api-key-entries'].length > 0 ? p['api-key-entries'] : [{ 'api-key': undefined, 'proxy-url': undefined }];
+  const credentials = entries.map((entry, index): Credential => {
+    const apiKey = entry['api-key'];
+    const proxyUrl = effectiveProxy(entry['proxy-url'], globalProxy);
+    const headers = apiKey ? { ...baseHeaders, authorization: `Bearer ${apiKey}` } : { ...baseHeaders };
+    return {
+      id: `${p.name}#${index}`,
+      index,
+      apiKey,
+      proxyUrl,
+      headers,
+      stateKey: `${p.name}\u0000${apiKey ?? ''}\u0000${index}`,
+    };
+  });
+  const url = new URL(p['base-url']);
+  return { name: p.name, origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), credentials };
+}
+
+/** Builds the model table: prefixes, aliases, pools, exclusions and disabled providers applied. */
+export function buildRegistry(config: Config, now = Date.now()): Registry {
+  const pools = new Map<string, { id: string; ownedBy: string; members: Target[] }>();
+  const list: Pool[] = [];
+  for (const p of config['openai-compatibility']) {
+    if (p.disabled) continue;
+    const excluded = compileWildcards(p['excluded-models']);
+    const provider = buildProvider(p, config['proxy-url']);
+    for (const m of p.models) {
+      const visible = m.alias ?? m.name;
+      if (excluded(m.name) || excluded(visible)) continue;
+      const id = p.prefix ? `${p.prefix}/${visible}` : visible;
+      const lookup = id.toLowerCase();
+      let pool = pools.get(lookup);
+      if (!pool) {
+        pool = { id, ownedBy: p.name, members: [] };
+        pools.set(lookup, pool);
+        list.push(pool);
+      }
+      pool.members.push({
+        provider,
+        upstreamModel: m.name,
+        forceMapping: m['force-mapping'],
+        key: `${p.name}\u0000${m.name}`,
+      });
+    }
+  }
+  return { pools, list, created: Math.floor(now / 1000) };
+}
+
+/** Looks a client-visible model id up, case-insensitively. */
+export function resolvePool(registry: Registry, model: string): Pool | undefined {
+  return registry.pools.get(model.toLowerCase());
+}

@@ -1,0 +1,12 @@
+/** The long-lived services a request uses besides its snapshot. */
+import type { ConfigStore } from './config/store.js';
+import type { Logger } from './observe/logger.js';
+import type { Balancer } from './routing/balancer.js';
+import type { Dispatchers } from './upstream/dispatchers.js';
+
+export interface Runtime {
+  readonly store: ConfigStore;
+  readonly balancer: Balancer;
+  readonly dispatchers: Dispatchers;
+  readonly log: Logger;
+}

@@ -1,0 +1,114 @@
+/**
+ * The HTTP front: one node:http server (no framework on the hot path), request ids, CORS, auth
+ * for /v1, routing to handlers, and the single place where thrown errors become responses.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ProxyError } from '../errors.js';
+import { ClientGone } from '../execute.js';
+import type { Runtime } from '../runtime.js';
+import { authenticate } from './auth.js';
+import type { RequestContext } from './context.js';
+import { sendJson } from './context.js';
+import { sendError, toProxyError } from './errors.js';
+import { handleGetModel, handleListModels, handleProxy } from './openai.js';
+import { VERSION } from '../version.js';
+
+/** A sub-application mounted under a path prefix (management, metrics, ...). */
+export type Mount = (ctx: RequestContext) => Promise<boolean> | boolean;
+
+const CORS_PREFLIGHT = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
+  'access-control-max-age': '86400',
+};
+
+const PROXIED: Record<string, string> = {
+  '/v1/chat/completions': '/chat/completions',
+  '/v1/completions': '/completions',
+  '/v1/embeddings': '/embeddings',
+};
+
+const ENDPOINTS = ['GET /v1/models', 'GET /v1/models/{id}', ...Object.keys(PROXIED).map((p) => `POST ${p}`), 'GET /healthz'];
+
+function methodNotAllowed(ctx: RequestContext, allowed: string): never {
+  ctx.headers.allow = allowed;
+  throw new ProxyError(405, 'method_not_allowed', `${ctx.req.method} is not allowed on ${ctx.path}; use ${allowed}`);
+}
+
+async function routeV1(ctx: RequestContext): Promise<void> {
+  const { path, req } = ctx;
+  ctx.info.client = authenticate(ctx.snap, req, ctx.query);
+  const upstreamPath = PROXIED[path];
+  if (upstreamPath) {
+    if (req.method !== 'POST') methodNotAllowed(ctx, 'POST');
+    return handleProxy(ctx, upstreamPath);
+  }
+  if (path === '/v1/models' || path === '/v1/models/') {
+    if (req.method !== 'GET') methodNotAllowed(ctx, 'GET');
+    return handleListModels(ctx);
+  }
+  if (path.startsWith('/v1/models/')) {
+    if (req.method !== 'GET') methodNotAllowed(ctx, 'GET');
+    return handleGetModel(ctx, decodeURIComponent(path.slice('/v1/models/'.length)));
+  }
+  throw new ProxyError(404, 'not_found', `no such endpoint: ${req.method} ${path}`);
+}
+
+export interface AppOptions {
+  readonly rt: Runtime;
+  /** Sub-applications tried in order before the built-in routes; one returns true if it answered. */
+  readonly mounts?: readonly Mount[];
+}
+
+export function createRequestListener(options: AppOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { rt, mounts = [] } = options;
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const ctx: RequestContext = {
+      req,
+      res,
+      path: q < 0 ? url : url.slice(0, q),
+      query: q < 0 ? undefined : new URLSearchParams(url.slice(q + 1)),
+      snap: rt.store.current(),
+      rt,
+      requestId: randomUUID(),
+      started: performance.now(),
+      headers: {},
+      info: {},
+    };
+    ctx.headers['x-request-id'] = ctx.requestId;
+    ctx.headers['access-control-allow-origin'] = '*';
+    ctx.headers['access-control-expose-headers'] = 'x-request-id, x-cliproxy-provider, x-cliproxy-attempts, retry-after';
+    handle(ctx, mounts).catch((err) => fail(ctx, err));
+  };
+}
+
+async function handle(ctx: RequestContext, mounts: readonly Mount[]): Promise<void> {
+  const { req, path } = ctx;
+  if (req.method === 'OPTIONS') {
+    ctx.res.writeHead(204, {
+      ...ctx.headers,
+      ...CORS_PREFLIGHT,
+      'access-control-allow-headers': req.headers['access-control-request-headers'] ?? '*',
+    });
+    ctx.res.end();
+    return;
+  }
+  if (path.startsWith('/v1/')) return routeV1(ctx);
+  for (const mount of mounts) if (await mount(ctx)) return;
+  if (path === '/healthz' && req.method === 'GET') return sendJson(ctx, 200, { status: 'ok' });
+  if (path === '/' && req.method === 'GET') return sendJson(ctx, 200, { name: 'cliproxy', version: VERSION, endpoints: ENDPOINTS });
+  throw new ProxyError(404, 'not_found', `no such endpoint: ${req.method} ${path}`);
+}
+
+function fail(ctx: RequestContext, err: unknown): void {
+  if (err instanceof ClientGone || ctx.res.destroyed) return;
+  const error = toProxyError(err);
+  if (!(err instanceof ProxyError)) ctx.rt.log.error({ err, path: ctx.path, requestId: ctx.requestId }, 'unhandled error');
+  if (error.attempts !== undefined) ctx.headers['x-cliproxy-attempts'] = String(error.attempts);
+  // A body we did not read (e.g. 413) must not be parsed as the next request.
+  if (!ctx.req.complete) ctx.headers.connection = 'close';
+  sendError(ctx.res, error, ctx.headers);
+}

@@ -1,0 +1,41 @@
+/** What a handler gets for one request, and small helpers to answer it. */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Snapshot } from '../config/store.js';
+import type { Runtime } from '../runtime.js';
+
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly path: string;
+  readonly query: URLSearchParams | undefined;
+  /** The snapshot this request uses from start to end, whatever reloads happen meanwhile. */
+  readonly snap: Snapshot;
+  readonly rt: Runtime;
+  readonly requestId: string;
+  /** performance.now() at arrival. */
+  readonly started: number;
+  /** Headers every answer carries (request id, CORS); handlers add to them. */
+  readonly headers: Record<string, string>;
+  /** Filled by handlers for the access log. */
+  readonly info: { model?: string; provider?: string; attempts?: number; /** index of the client key, -1 when open */ client?: number };
+}
+
+export function sendJson(ctx: RequestContext, status: number, value: unknown, extra?: OutgoingHttpHeaders): void {
+  const body = JSON.stringify(value);
+  ctx.res.writeHead(status, {
+    ...ctx.headers,
+    ...extra,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  ctx.res.end(body);
+}
+
+/** An AbortSignal that fires when the client goes away before the answer is complete. */
+export function clientSignal(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}

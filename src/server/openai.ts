@@ -1,0 +1,119 @@
+/**
+ * The OpenAI-compatible client API: /v1/models, /v1/chat/completions, /v1/completions,
+ * /v1/embeddings. Bodies pass through with only `model` renamed; answers come back as the
+ * upstream sent them (with `model` mapped back when force-mapping is on).
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { ProxyError, badRequest } from '../errors.js';
+import { execute, type Committed } from '../execute.js';
+import { resolvePool, type Pool, type Registry, type Target } from '../routing/registry.js';
+import { renameModel } from '../upstream/rewrite.js';
+import { readJsonBody } from './body.js';
+import { clientSignal, sendJson, type RequestContext } from './context.js';
+import { openaiErrorBody } from './errors.js';
+import { relayStream, type EventMapper } from './sse.js';
+
+function modelEntry(pool: Pool, created: number) {
+  return { id: pool.id, object: 'model', created, owned_by: pool.ownedBy };
+}
+
+export function listModels(registry: Registry) {
+  return { object: 'list', data: registry.list.map((pool) => modelEntry(pool, registry.created)) };
+}
+
+export function handleListModels(ctx: RequestContext): void {
+  sendJson(ctx, 200, listModels(ctx.snap.registry));
+}
+
+export function handleGetModel(ctx: RequestContext, id: string): void {
+  const pool = resolvePool(ctx.snap.registry, id);
+  if (!pool) throw modelNotFound(id);
+  sendJson(ctx, 200, modelEntry(pool, ctx.snap.registry.created));
+}
+
+export function modelNotFound(model: string): ProxyError {
+  return new ProxyError(404, 'model_not_found', `The model '${model}' does not exist or is not served by this proxy (see GET /v1/models)`);
+}
+
+/** Which body fields each endpoint must have, checked before any upstream is bothered. */
+const REQUIRED_ARRAYS: Record<string, string | undefined> = { '/chat/completions': 'messages' };
+
+/** Reads the model of a request body and resolves its pool (400 / 404 otherwise). */
+export function resolveRequestModel(ctx: RequestContext, json: Record<string, unknown>): Pool {
+  const model = json.model;
+  if (model === undefined) throw badRequest('missing required field "model"', 'missing_model');
+  if (typeof model !== 'string' || model.trim() === '') throw badRequest('"model" must be a non-empty string', 'invalid_model');
+  ctx.info.model = model;
+  const pool = resolvePool(ctx.snap.registry, model);
+  if (!pool) throw modelNotFound(model);
+  return pool;
+}
+
+/** Upstream response headers a client may see (hop-by-hop, cookies, lengths and our own removed). */
+const DROPPED_HEADERS = new Set([
+  'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'set-cookie', 'set-cookie2', 'te', 'trailer',
+  'upgrade', 'proxy-authenticate', 'proxy-connection', 'date', 'server', 'x-request-id', 'alt-svc',
+  'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers', 'via',
+]);
+
+export function passthroughHeaders(upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>, into: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  for (const name in upstream) {
+    if (!DROPPED_HEADERS.has(name)) into[name] = upstream[name];
+  }
+  into['x-upstream-request-id'] = upstream['x-request-id'];
+  return into;
+}
+
+/** Response headers that say how the request was routed: provider and credential index, never the key. */
+export function routingHeaders(ctx: RequestContext, committed: Committed): Record<string, string> {
+  ctx.info.provider = committed.target.provider.name;
+  ctx.info.attempts = committed.attempts;
+  return {
+    'x-cliproxy-provider': committed.target.provider.name,
+    'x-cliproxy-credential': String(committed.credential.index),
+    'x-cliproxy-attempts': String(committed.attempts),
+  };
+}
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+};
+
+/** The wire text of a mid-stream error event for OpenAI clients. */
+export const openaiErrorEvent = (error: ProxyError) => `data: ${JSON.stringify(openaiErrorBody(error))}\n\n`;
+
+/** Maps `model` in each event back to the client-visible id (force-mapping). */
+function forceMappingMapper(visibleId: string): EventMapper {
+  return {
+    event: (data) => `data: ${data === '[DONE]' ? data : renameModel(data, visibleId)}\n\n`,
+    end: () => '',
+  };
+}
+
+/** POST /v1/chat/completions, /v1/completions, /v1/embeddings. */
+export async function handleProxy(ctx: RequestContext, upstreamPath: string): Promise<void> {
+  const { raw, json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
+  const required = REQUIRED_ARRAYS[upstreamPath];
+  if (required && !Array.isArray(json[required])) {
+    throw badRequest(`"${required}" must be an array`, `invalid_${required}`);
+  }
+  const pool = resolveRequestModel(ctx, json);
+  const stream = json.stream === true;
+  const requested = json.model as string;
+  const body = (target: Target) => (target.upstreamModel === requested ? raw : renameModel(raw, target.upstreamModel));
+  const committed = await execute(ctx.rt, ctx.snap, { pool, path: upstreamPath, stream, body, signal: clientSignal(ctx.res) });
+  const headers = passthroughHeaders(committed.headers, { ...ctx.headers, ...routingHeaders(ctx, committed) });
+  const mapBack = committed.target.forceMapping;
+  if (committed.kind === 'body') {
+    const out = mapBack ? Buffer.from(renameModel(committed.body.toString('utf8'), pool.id)) : committed.body;
+    headers['content-length'] = out.length;
+    ctx.res.writeHead(committed.status, headers);
+    ctx.res.end(out);
+    return;
+  }
+  ctx.res.writeHead(committed.status, Object.assign(headers, SSE_HEADERS));
+  ctx.res.flushHeaders();
+  await relayStream(ctx.res, committed, { mapper: mapBack ? forceMappingMapper(pool.id) : undefined, errorEvent: openaiErrorEvent });
+}

@@ -1,0 +1,81 @@
+/**
+ * Relays a committed upstream stream to the client chunk by chunk (a write per upstream chunk, no
+ * buffering), with backpressure, and makes a broken stream look broken: if the upstream dies
+ * mid-stream the client gets a final error event instead of a clean end.
+ */
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { createParser } from 'eventsource-parser';
+import type { CommittedStream } from '../execute.js';
+import { ProxyError } from '../errors.js';
+import { describeNetworkError } from '../upstream/faults.js';
+
+/** Re-frames events when the client must see something else than the upstream sent. */
+export interface EventMapper {
+  /** Wire text for one upstream event's data ('' to drop it). */
+  event(data: string): string;
+  /** Wire text to send after the upstream ended cleanly. */
+  end(): string;
+}
+
+export interface RelayOptions {
+  readonly mapper?: EventMapper;
+  /** Wire text of an error event in the client's format. */
+  readonly errorEvent: (error: ProxyError) => string;
+}
+
+/** Wraps a mapper so that raw upstream chunks are parsed into events first. */
+function chunkMapper(mapper: EventMapper): (chunk: Buffer) => string {
+  let out = '';
+  const parser = createParser({ onEvent: (event) => (out += mapper.event(event.data)) });
+  const decoder = new TextDecoder();
+  return (chunk) => {
+    out = '';
+    parser.feed(decoder.decode(chunk, { stream: true }));
+    return out;
+  };
+}
+
+async function write(res: ServerResponse, data: Buffer | string): Promise<boolean> {
+  if (data.length === 0) return !res.destroyed;
+  if (res.write(data)) return true;
+  if (res.destroyed) return false;
+  const [result] = await Promise.race([once(res, 'drain').then(() => [true]), once(res, 'close').then(() => [false])]);
+  return result as boolean;
+}
+
+/** Returns 'complete', 'client-gone' or 'upstream-error' (after telling the client). */
+export async function relayStream(res: ServerResponse, stream: CommittedStream, options: RelayOptions): Promise<'complete' | 'client-gone' | 'upstream-error'> {
+  const map = options.mapper ? chunkMapper(options.mapper) : undefined;
+  const onClose = () => {
+    if (!res.writableFinished) stream.abort();
+  };
+  res.once('close', onClose);
+  const gone = () => {
+    stream.abort();
+    return 'client-gone' as const;
+  };
+  try {
+    for (const chunk of stream.prelude) {
+      if (!(await write(res, map ? map(chunk) : chunk))) return gone();
+    }
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await stream.rest.next();
+      } catch (err) {
+        if (res.destroyed) return gone();
+        const { reason } = describeNetworkError(err);
+        const error = new ProxyError(502, 'upstream_stream_error', `upstream ${stream.target.provider.name} failed mid-stream: ${reason}`);
+        res.end(options.errorEvent(error));
+        return 'upstream-error';
+      }
+      if (next.done) break;
+      if (!(await write(res, map ? map(next.value) : next.value))) return gone();
+    }
+    res.end(options.mapper ? options.mapper.end() : undefined);
+    return 'complete';
+  } finally {
+    res.off('close', onClose);
+  }
+}

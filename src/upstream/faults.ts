@@ -1,0 +1,70 @@
+/**
+ * Classifies a failed upstream attempt: a request fault goes back to the client at once, a key
+ * fault cools the credential down and lets the attempt loop move on. Network errors are told
+ * apart by undici's stable codes, never by message text.
+ */
+import type { KeyFault } from '../routing/balancer.js';
+
+export interface Classified {
+  /** Set when the failure is the credential's or upstream's, not the request's. */
+  readonly fault?: KeyFault;
+  /** True when later retry rounds may help (408, 429, 5xx, network). */
+  readonly retryable: boolean;
+}
+
+const REQUEST_FAULT_STATUSES = new Set([400, 409, 413, 422]);
+const REQUEST_FAULT_TYPES = new Set(['invalid_request_error', 'context_length_exceeded']);
+
+/** Seconds or an HTTP date (RFC 9110 §10.2.3) → milliseconds from now. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (!raw) return undefined;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** `error.type` / `error.code` of an OpenAI-style error body, if it is one. */
+function errorKinds(body: Buffer): string[] {
+  if (body.length === 0 || body.length > 65_536) return [];
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { error?: { type?: unknown; code?: unknown } };
+    const e = parsed?.error;
+    if (!e || typeof e !== 'object') return [];
+    return [e.type, e.code].filter((v): v is string => typeof v === 'string');
+  } catch {
+    return [];
+  }
+}
+
+/** Classifies an upstream HTTP error answer. */
+export function classifyStatus(status: number, body: Buffer, retryAfter?: string | string[]): Classified {
+  if (REQUEST_FAULT_STATUSES.has(status)) return { retryable: false };
+  if (status === 429) return { fault: { kind: 'rate-limit', retryAfterMs: parseRetryAfter(retryAfter) }, retryable: true };
+  if (status === 401 || status === 402 || status === 403) return { fault: { kind: 'auth' }, retryable: false };
+  if (status === 404) return { fault: { kind: 'not-found' }, retryable: false };
+  // A 5xx that says the request itself is at fault (e.g. context too long) is not worth another key.
+  if (errorKinds(body).some((k) => REQUEST_FAULT_TYPES.has(k))) return { retryable: false };
+  if (status === 408 || status >= 500) return { fault: { kind: 'transient' }, retryable: true };
+  return { retryable: false };
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+/** Describes a network failure without leaking anything but the error code. */
+export function describeNetworkError(err: unknown): { timeout: boolean; reason: string } {
+  const e = err as { code?: string; cause?: { code?: string } };
+  const code = e?.code ?? e?.cause?.code;
+  const timeout = code !== undefined && TIMEOUT_CODES.has(code);
+  const reason =
+    code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect timeout'
+    : code === 'UND_ERR_HEADERS_TIMEOUT' ? 'no response headers in time (first-byte timeout)'
+    : code === 'UND_ERR_BODY_TIMEOUT' ? 'body stalled (idle timeout)'
+    : code === 'ECONNREFUSED' ? 'connection refused'
+    : code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' ? 'connection reset'
+    : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host not found'
+    : code ? `network error ${code}`
+    : 'network error';
+  return { timeout, reason };
+}

@@ -1,0 +1,55 @@
+/**
+ * Sends one upstream request: base-url + path, the target's prebuilt headers (provider headers,
+ * the upstream key), the body with `model` already renamed. undici's `request` on a pooled
+ * dispatcher: no fetch on the hot path. Nothing from the client's own headers is forwarded.
+ */
+import type { Dispatcher } from 'undici';
+import type { Credential, Target } from '../routing/registry.js';
+
+export interface ForwardOptions {
+  readonly dispatcher: Dispatcher;
+  readonly target: Target;
+  readonly credential: Credential;
+  /** Path below base-url, e.g. `/chat/completions`. */
+  readonly path: string;
+  readonly body: string | Buffer;
+  readonly stream: boolean;
+  readonly signal: AbortSignal;
+  /** Until the response headers. */
+  readonly firstByteMs: number;
+  /** Between two body chunks. */
+  readonly idleMs: number;
+}
+
+export type UpstreamResponse = Dispatcher.ResponseData;
+
+export function forward(o: ForwardOptions): Promise<UpstreamResponse> {
+  const headers = o.stream ? { ...o.credential.headers, accept: 'text/event-stream' } : o.credential.headers;
+  return o.dispatcher.request({
+    origin: o.target.provider.origin,
+    path: o.target.provider.basePath + o.path,
+    method: 'POST',
+    headers,
+    body: o.body,
+    signal: o.signal,
+    headersTimeout: o.firstByteMs,
+    bodyTimeout: o.idleMs,
+  });
+}
+
+/** Reads at most `limit` bytes of a body, then discards the rest (an unread body holds its socket). */
+export async function readBody(body: UpstreamResponse['body'], limit = Infinity): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (size + chunk.length > limit) {
+      chunks.push(chunk.subarray(0, limit - size));
+      size = limit;
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
