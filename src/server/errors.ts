@@ -21,7 +21,7 @@ export function openaiErrorBody(e: ProxyError): { error: { message: string; type
 /** Turns anything thrown into a ProxyError without leaking internals. */
 export function toProxyError(err: unknown): ProxyError {
   if (err instanceof ProxyError) return err;
-  return new ProxyError(500, 'internal_error', 'internal error in cliproxy');
+  return new ProxyError(500, 'internal_error', 'internal error in cliproxy', { type: 'server_error' });
 }
 
 /** Sends an error as OpenAI-style JSON, or the upstream's own answer when it is relayed as is. */

@@ -60,7 +60,8 @@ export function passthroughHeaders(upstream: IncomingHttpHeaders | Record<string
   for (const name in upstream) {
     if (!DROPPED_HEADERS.has(name)) into[name] = upstream[name];
   }
-  into['x-upstream-request-id'] = upstream['x-request-id'];
+  const upstreamId = upstream['x-request-id'];
+  if (upstreamId !== undefined) into['x-upstream-request-id'] = upstreamId;
   return into;
 }
 
