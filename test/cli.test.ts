@@ -168,3 +168,24 @@ test('graceful shutdown: SIGTERM lets a stream in flight finish, refuses new con
   assert.equal(await r.exit, 0);
   await assert.rejects(fetch(`${url}/healthz`));
 });
+
+test("npm run demo answers the seed's curl example with no internet", async (t) => {
+  const dir = await tempDir(t);
+  const child = spawn(process.execPath, [resolve('dist/demo.js'), '--port', '0'], { cwd: dir, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+  t.after(() => void child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  await waitFor(() => /listening on (http:\/\/\S+)/.test(out));
+  const url = /listening on (http:\/\/\S+)/.exec(out)![1]!;
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer your-api-key-1', 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'openrouter-claude', messages: [{ role: 'user', content: 'Hello' }] }),
+  });
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as any;
+  assert.match(body.choices[0].message.content, /You said: Hello/);
+  const exit = new Promise((r) => child.on('exit', r));
+  child.kill('SIGTERM');
+  assert.equal(await exit, 0);
+});
