@@ -21,6 +21,8 @@ export interface GatewayOptions {
   readonly logger?: Logger;
   /** An already loaded config (the CLI loads it first to report errors). */
   readonly loaded?: LoadedConfig;
+  /** How long a client may take to send its request headers (default 30 s). */
+  readonly headersTimeoutMs?: number;
 }
 
 export interface Gateway {
@@ -53,7 +55,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   const server = createServer(
-    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0, keepAliveTimeout: 65_000 },
+    {
+      headersTimeout: options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
+      // Node checks header/request timeouts on this interval; keep it well below the timeout.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, (options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS) / 4)),
+      requestTimeout: 0,
+      keepAliveTimeout: 65_000,
+    },
     createRequestListener({ rt: runtime }),
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

@@ -24,7 +24,7 @@ export interface TestProxy {
 export const CLIENT_KEY = 'sk-client-test-key-0001';
 
 /** Config as an object (serialised to YAML) or YAML text. api-keys default to [CLIENT_KEY]. */
-export async function startProxy(config: Record<string, unknown> | string): Promise<TestProxy> {
+export async function startProxy(config: Record<string, unknown> | string, options: { headersTimeoutMs?: number } = {}): Promise<TestProxy> {
   const dir = await mkdtemp(join(tmpdir(), 'cliproxy-test-'));
   const configPath = join(dir, 'config.yaml');
   const text = typeof config === 'string' ? config : stringify({ 'api-keys': [CLIENT_KEY], ...config });
@@ -38,7 +38,7 @@ export async function startProxy(config: Record<string, unknown> | string): Prom
   });
   const level = typeof config === 'object' && config.debug ? 'debug' : 'info';
   const logger = pino({ level }, sink);
-  const gateway = await startGateway({ configPath, port: 0, host: '127.0.0.1', logger });
+  const gateway = await startGateway({ configPath, port: 0, host: '127.0.0.1', logger, ...options });
   return {
     gateway,
     url: gateway.url,
