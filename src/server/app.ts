@@ -10,6 +10,7 @@ import type { Runtime } from '../runtime.js';
 import { authenticate } from './auth.js';
 import type { RequestContext } from './context.js';
 import { sendJson } from './context.js';
+import { handleAnthropicModel, handleAnthropicModels, handleCountTokens, handleMessages, wantsAnthropicErrors } from './anthropic.js';
 import { sendError, toProxyError } from './errors.js';
 import { handleGetModel, handleListModels, handleProxy } from './openai.js';
 import { VERSION } from '../version.js';
@@ -29,7 +30,14 @@ const PROXIED: Record<string, string> = {
   '/v1/embeddings': '/embeddings',
 };
 
-const ENDPOINTS = ['GET /v1/models', 'GET /v1/models/{id}', ...Object.keys(PROXIED).map((p) => `POST ${p}`), 'GET /healthz'];
+const ENDPOINTS = [
+  'GET /v1/models',
+  'GET /v1/models/{id}',
+  ...Object.keys(PROXIED).map((p) => `POST ${p}`),
+  'POST /v1/messages',
+  'POST /v1/messages/count_tokens',
+  'GET /healthz',
+];
 
 function methodNotAllowed(ctx: RequestContext, allowed: string): never {
   ctx.headers.allow = allowed;
@@ -44,13 +52,20 @@ async function routeV1(ctx: RequestContext): Promise<void> {
     if (req.method !== 'POST') methodNotAllowed(ctx, 'POST');
     return handleProxy(ctx, upstreamPath);
   }
+  if (path === '/v1/messages' || path === '/v1/messages/count_tokens') {
+    if (req.method !== 'POST') methodNotAllowed(ctx, 'POST');
+    return path === '/v1/messages' ? handleMessages(ctx) : handleCountTokens(ctx);
+  }
+  // Anthropic SDKs send anthropic-version on every request: they get Anthropic's model format.
+  const anthropic = req.headers['anthropic-version'] !== undefined;
   if (path === '/v1/models' || path === '/v1/models/') {
     if (req.method !== 'GET') methodNotAllowed(ctx, 'GET');
-    return handleListModels(ctx);
+    return anthropic ? handleAnthropicModels(ctx) : handleListModels(ctx);
   }
   if (path.startsWith('/v1/models/')) {
     if (req.method !== 'GET') methodNotAllowed(ctx, 'GET');
-    return handleGetModel(ctx, decodeURIComponent(path.slice('/v1/models/'.length)));
+    const id = decodeURIComponent(path.slice('/v1/models/'.length));
+    return anthropic ? handleAnthropicModel(ctx, id) : handleGetModel(ctx, id);
   }
   throw new ProxyError(404, 'not_found', `no such endpoint: ${req.method} ${path}`);
 }
@@ -110,5 +125,5 @@ function fail(ctx: RequestContext, err: unknown): void {
   if (error.attempts !== undefined) ctx.headers['x-cliproxy-attempts'] = String(error.attempts);
   // A body we did not read (e.g. 413) must not be parsed as the next request.
   if (!ctx.req.complete) ctx.headers.connection = 'close';
-  sendError(ctx.res, error, ctx.headers);
+  sendError(ctx.res, error, ctx.headers, wantsAnthropicErrors(ctx) ? 'anthropic' : 'openai');
 }

@@ -18,21 +18,75 @@ export function openaiErrorBody(e: ProxyError): { error: { message: string; type
   return { error: { message: e.message, type: e.type ?? openaiErrorType(e.status), code: e.code, param: null } };
 }
 
+/** Anthropic `error.type` for a status (https://docs.anthropic.com/en/api/errors). */
+export function anthropicErrorType(status: number): string {
+  switch (status) {
+    case 400:
+      return 'invalid_request_error';
+    case 401:
+      return 'authentication_error';
+    case 403:
+      return 'permission_error';
+    case 404:
+      return 'not_found_error';
+    case 413:
+      return 'request_too_large';
+    case 429:
+      return 'rate_limit_error';
+    case 529:
+      return 'overloaded_error';
+    default:
+      return status >= 500 ? 'api_error' : 'invalid_request_error';
+  }
+}
+
+/** The message of an upstream's own error body (OpenAI or Anthropic shape), if it has one. */
+function upstreamMessage(reply: UpstreamReply): string | undefined {
+  if (reply.body.length === 0 || reply.body.length > 65_536) return undefined;
+  try {
+    const parsed = JSON.parse(reply.body.toString('utf8')) as { error?: { message?: unknown } | string; message?: unknown };
+    const message = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? parsed.message);
+    return typeof message === 'string' && message !== '' ? message : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `{"type":"error","error":{type,message}}`. An upstream's error answer is re-shaped too (an
+ * Anthropic client cannot read OpenAI's), keeping its status and its message.
+ */
+export function anthropicErrorBody(e: ProxyError): { type: 'error'; error: { type: string; message: string } } {
+  const message = e instanceof UpstreamReply ? (upstreamMessage(e) ?? e.message) : e.message;
+  return { type: 'error', error: { type: anthropicErrorType(e.status), message } };
+}
+
+/** The wire text of an Anthropic stream `error` event (ends a stream that broke mid-way). */
+export const anthropicErrorEvent = (e: ProxyError): string => `event: error\ndata: ${JSON.stringify(anthropicErrorBody(e))}\n\n`;
+
+export type ErrorShape = 'openai' | 'anthropic';
+
 /** Turns anything thrown into a ProxyError without leaking internals. */
 export function toProxyError(err: unknown): ProxyError {
   if (err instanceof ProxyError) return err;
   return new ProxyError(500, 'internal_error', 'internal error in cliproxy', { type: 'server_error' });
 }
 
-/** Sends an error as OpenAI-style JSON, or the upstream's own answer when it is relayed as is. */
-export function sendError(res: ServerResponse, err: ProxyError, extraHeaders?: Record<string, string>): void {
+/**
+ * Sends an error as OpenAI-style JSON (or the upstream's own answer, relayed as is), or as
+ * Anthropic-style JSON for Anthropic clients.
+ */
+export function sendError(res: ServerResponse, err: ProxyError, extraHeaders?: Record<string, string>, shape: ErrorShape = 'openai'): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const headers: Record<string, string | number> = { ...extraHeaders, ...err.headers };
   let body: Buffer | string;
-  if (err instanceof UpstreamReply) {
+  if (shape === 'anthropic') {
+    body = JSON.stringify(anthropicErrorBody(err));
+    headers['content-type'] = 'application/json';
+  } else if (err instanceof UpstreamReply) {
     body = err.body;
     headers['content-type'] = err.contentType ?? 'application/json';
   } else {

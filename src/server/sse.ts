@@ -16,6 +16,11 @@ export interface EventMapper {
   event(data: string): string;
   /** Wire text to send after the upstream ended cleanly. */
   end(): string;
+  /**
+   * Keep-alive: `text()` is written when nothing was written for a whole `everyMs` period (so
+   * within two periods of silence), lest clients and middleboxes drop an idle connection.
+   */
+  readonly keepAlive?: { readonly everyMs: number; text(): string };
 }
 
 export interface RelayOptions {
@@ -55,9 +60,24 @@ export async function relayStream(res: ServerResponse, stream: CommittedStream, 
     stream.abort();
     return 'client-gone' as const;
   };
+  let wrote = false;
+  const send = (data: Buffer | string) => {
+    if (data.length > 0) wrote = true;
+    return write(res, data);
+  };
+  const keepAlive = options.mapper?.keepAlive;
+  const timer = keepAlive
+    ? setInterval(() => {
+        if (wrote) wrote = false;
+        else if (!res.writableEnded && !res.destroyed) {
+          const text = keepAlive.text();
+          if (text) res.write(text);
+        }
+      }, keepAlive.everyMs).unref()
+    : undefined;
   try {
     for (const chunk of stream.prelude) {
-      if (!(await write(res, map ? map(chunk) : chunk))) return gone();
+      if (!(await send(map ? map(chunk) : chunk))) return gone();
     }
     for (;;) {
       let next: IteratorResult<Buffer>;
@@ -71,11 +91,12 @@ export async function relayStream(res: ServerResponse, stream: CommittedStream, 
         return 'upstream-error';
       }
       if (next.done) break;
-      if (!(await write(res, map ? map(next.value) : next.value))) return gone();
+      if (!(await send(map ? map(next.value) : next.value))) return gone();
     }
     res.end(options.mapper ? options.mapper.end() : undefined);
     return 'complete';
   } finally {
+    if (timer) clearInterval(timer);
     res.off('close', onClose);
   }
 }

@@ -1,0 +1,132 @@
+/**
+ * The Anthropic Messages API (what Claude Code and the Anthropic SDK speak) on top of the same
+ * routing as /v1/chat/completions: POST /v1/messages is translated to an OpenAI chat completion
+ * request, run through the attempt loop (pools, failover, retries), and the answer translated
+ * back; POST /v1/messages/count_tokens estimates; GET /v1/models answers in Anthropic's list
+ * format when the request carries `anthropic-version` (every Anthropic SDK sends it).
+ */
+import { ProxyError, UpstreamReply } from '../errors.js';
+import { execute, type CommittedBody } from '../execute.js';
+import { resolvePool, type Target } from '../routing/registry.js';
+import type { ModelInfo } from '../translate/anthropic-messages.js';
+import { messageToEvents, streamToClient, toClient, toUpstream } from '../translate/anthropic-openai.js';
+import { estimateInputTokens } from '../translate/anthropic-tokens.js';
+import type { ChatCompletion } from '../translate/openai-chat.js';
+import { renameModel } from '../upstream/rewrite.js';
+import { readJsonBody } from './body.js';
+import { clientSignal, sendJson, type RequestContext } from './context.js';
+import { anthropicErrorEvent } from './errors.js';
+import { modelNotFound, resolveRequestModel, routingHeaders } from './openai.js';
+import { relayStream } from './sse.js';
+
+/** Ping period while the upstream is silent; Anthropic's own API pings about as often. */
+export const PING_EVERY_MS = 10_000;
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+};
+
+/** Requests whose errors must be Anthropic-shaped: the Messages API, and any Anthropic SDK call. */
+export function wantsAnthropicErrors(ctx: RequestContext): boolean {
+  return ctx.path.startsWith('/v1/messages') || ctx.req.headers['anthropic-version'] !== undefined;
+}
+
+/** The upstream's non-stream answer as a chat completion, or the error it carries. */
+function parseCompletion(committed: CommittedBody): ChatCompletion {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(committed.body.toString('utf8'));
+  } catch {
+    throw new ProxyError(502, 'upstream_invalid_response', `upstream ${committed.target.provider.name} did not answer with JSON`);
+  }
+  if (typeof parsed !== 'object' || parsed === null) {
+    throw new ProxyError(502, 'upstream_invalid_response', `upstream ${committed.target.provider.name} did not answer with a chat completion`);
+  }
+  const completion = parsed as ChatCompletion;
+  // Some providers answer 200 with an error object.
+  if (completion.error) {
+    const code = completion.error.code;
+    const status = typeof code === 'number' && code >= 400 && code <= 599 ? code : 502;
+    throw new UpstreamReply(status, committed.body, 'application/json');
+  }
+  return completion;
+}
+
+/** POST /v1/messages */
+export async function handleMessages(ctx: RequestContext): Promise<void> {
+  ctx.headers['request-id'] = ctx.requestId;
+  const { json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
+  const pool = resolveRequestModel(ctx, json);
+  const model = json.model as string;
+  const chat = toUpstream(json, model);
+  // Serialised once; each attempt only renames the model (the first key, found at once).
+  const text = JSON.stringify(chat);
+  const body = (target: Target) => (target.upstreamModel === model ? text : renameModel(text, target.upstreamModel));
+  const stream = chat.stream === true;
+  const inputTokens = estimateInputTokens(json);
+  const id = `msg_${ctx.requestId.replaceAll('-', '')}`;
+  const committed = await execute(ctx.rt, ctx.snap, { pool, path: '/chat/completions', stream, body, signal: clientSignal(ctx.res) });
+  const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
+  if (committed.kind === 'stream') {
+    ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
+    ctx.res.flushHeaders();
+    const mapper = streamToClient({ model, id, inputTokens, errorEvent: anthropicErrorEvent, pingEveryMs: PING_EVERY_MS });
+    await relayStream(ctx.res, committed, { mapper, errorEvent: anthropicErrorEvent });
+    return;
+  }
+  const message = toClient(parseCompletion(committed), { model, id, inputTokens });
+  if (!stream) return sendJson(ctx, 200, message, headers);
+  // Asked for a stream, got a plain answer (the upstream ignores `stream`): send it as events.
+  ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
+  ctx.res.end(messageToEvents(message));
+}
+
+/** POST /v1/messages/count_tokens: the estimate documented in translate/anthropic-tokens.ts. */
+export async function handleCountTokens(ctx: RequestContext): Promise<void> {
+  ctx.headers['request-id'] = ctx.requestId;
+  const { json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
+  resolveRequestModel(ctx, json);
+  toUpstream(json, ''); // the same validation as /v1/messages: a bad request is a 400 here too
+  sendJson(ctx, 200, { input_tokens: estimateInputTokens(json) });
+}
+
+function modelInfo(id: string, createdAt: string): ModelInfo {
+  return { type: 'model', id, display_name: id, created_at: createdAt };
+}
+
+/**
+ * GET /v1/models for Anthropic clients. `after_id`, `before_id` and `limit` page as Anthropic's
+ * API does, but without `limit` every model is listed (Anthropic's default page is 20): clients
+ * that do not follow `has_more` still see them all.
+ */
+export function handleAnthropicModels(ctx: RequestContext): void {
+  const { registry } = ctx.snap;
+  const createdAt = new Date(registry.created * 1000).toISOString();
+  let items = registry.list.map((pool) => modelInfo(pool.id, createdAt));
+  const after = ctx.query?.get('after_id');
+  const before = ctx.query?.get('before_id');
+  if (after) {
+    const i = items.findIndex((m) => m.id === after);
+    items = i < 0 ? [] : items.slice(i + 1);
+  }
+  if (before) {
+    const i = items.findIndex((m) => m.id === before);
+    items = i < 0 ? [] : items.slice(0, i);
+  }
+  const limit = Number(ctx.query?.get('limit') ?? NaN);
+  let hasMore = false;
+  if (Number.isInteger(limit) && limit > 0 && items.length > limit) {
+    hasMore = true;
+    items = before && !after ? items.slice(-limit) : items.slice(0, limit);
+  }
+  sendJson(ctx, 200, { data: items, has_more: hasMore, first_id: items[0]?.id ?? null, last_id: items.at(-1)?.id ?? null });
+}
+
+/** GET /v1/models/{id} for Anthropic clients. */
+export function handleAnthropicModel(ctx: RequestContext, id: string): void {
+  const pool = resolvePool(ctx.snap.registry, id);
+  if (!pool) throw modelNotFound(id);
+  sendJson(ctx, 200, modelInfo(pool.id, new Date(ctx.snap.registry.created * 1000).toISOString()));
+}
