@@ -5,11 +5,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfigFile, type LoadedConfig } from './config/load.js';
+import { ConfigEditor } from './config/persist.js';
 import { ConfigStore } from './config/store.js';
+import { watchConfig } from './config/watch.js';
 import { createLogger, type Logger } from './observe/logger.js';
 import { Balancer } from './routing/balancer.js';
 import type { Runtime } from './runtime.js';
 import { createRequestListener } from './server/app.js';
+import { createManagement, type ManagementOptions } from './server/management.js';
 import { Dispatchers } from './upstream/dispatchers.js';
 
 export interface GatewayOptions {
@@ -23,12 +26,18 @@ export interface GatewayOptions {
   readonly loaded?: LoadedConfig;
   /** How long a client may take to send its request headers (default 30 s). */
   readonly headersTimeoutMs?: number;
+  /** Management API: password (default MANAGEMENT_PASSWORD), which addresses count as local. */
+  readonly management?: ManagementOptions;
+  /** Reload config.yaml when it changes on disk (default true). */
+  readonly watch?: boolean;
 }
 
 export interface Gateway {
   readonly server: Server;
   readonly runtime: Runtime;
   readonly store: ConfigStore;
+  /** The one way to change the config: serialised, validated, saved to config.yaml, swapped. */
+  readonly editor: ConfigEditor;
   /** `http://host:port` the server listens on. */
   readonly url: string;
   readonly port: number;
@@ -53,6 +62,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     dispatchers.retain(proxies, next.timeoutsMs.connect);
     log.level = next.config.debug ? 'debug' : (process.env.LOG_LEVEL ?? 'info');
   });
+  const editor = new ConfigEditor(store, log);
+  // A plaintext management secret is replaced by its bcrypt hash before anything is served.
+  await editor.ensureSecretHashed();
 
   const server = createServer(
     {
@@ -62,7 +74,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       requestTimeout: 0,
       keepAliveTimeout: 65_000,
     },
-    createRequestListener({ rt: runtime }),
+    createRequestListener({ rt: runtime, mounts: [createManagement(editor, options.management)] }),
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // Malformed requests, header floods (431), header timeouts (408): answer if we still can.
@@ -83,10 +95,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const urlHost = host === undefined || address.address === '::' || address.address === '0.0.0.0' ? 'localhost' : shownHost;
+  const watcher = options.watch === false ? undefined : watchConfig({ path: options.configPath, editor, log });
 
   let closing: Promise<void> | undefined;
   async function close(graceMs = 10_000): Promise<void> {
     closing ??= (async () => {
+      watcher?.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
@@ -97,5 +111,5 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return closing;
   }
 
-  return { server, runtime, store, url: `http://${urlHost}:${address.port}`, port: address.port, close };
+  return { server, runtime, store, editor, url: `http://${urlHost}:${address.port}`, port: address.port, close };
 }

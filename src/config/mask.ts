@@ -1,0 +1,155 @@
+/**
+ * Secrets in management answers: client keys, upstream keys, credentials in proxy URLs, secret
+ * headers and the management hash are shown masked (`sk-or-...b780`). A client that sends a masked
+ * value back (GET, change one field, PUT) gets the stored secret kept, not the mask written.
+ */
+import { isScalar, parseDocument } from 'yaml';
+import { maskProxyUrl, maskSecret } from '../observe/logger.js';
+import { formatPath } from './load.js';
+
+export type SecretKind = 'key' | 'proxy' | 'hash';
+type Path = Array<string | number>;
+
+interface SecretSite {
+  readonly path: Path;
+  readonly kind: SecretKind;
+  readonly value: string;
+}
+
+/** A masked value that matches no stored secret (or several): it cannot be written. */
+export class MaskedValueError extends Error {
+  override readonly name = 'MaskedValueError';
+}
+
+/** Header names whose values are credentials. */
+const SECRET_HEADER = /auth|key|token|secret|cookie|password/i;
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+function hasPassword(url: string): boolean {
+  try {
+    return new URL(url).password !== '';
+  } catch {
+    return false;
+  }
+}
+
+export function maskValue(kind: SecretKind, value: string): string {
+  return kind === 'proxy' ? (maskProxyUrl(value) ?? value) : maskSecret(value);
+}
+
+function looksMasked(kind: SecretKind, value: string): boolean {
+  if (kind === 'proxy') {
+    try {
+      return new URL(value).password === '****';
+    } catch {
+      return false;
+    }
+  }
+  return value === '***' || /^\S{6}\.\.\.\S{4}$/.test(value);
+}
+
+function collect(sites: SecretSite[], path: Path, kind: SecretKind, value: unknown): void {
+  if (typeof value !== 'string' || value === '') return;
+  if (kind === 'proxy' && !hasPassword(value)) return;
+  sites.push({ path, kind, value });
+}
+
+/** Where one provider (as in config.yaml or a request body) holds secrets. */
+function providerSites(sites: SecretSite[], provider: unknown, at: Path): void {
+  if (!isObject(provider)) return;
+  asArray(provider['api-key-entries']).forEach((entry, j) => {
+    if (!isObject(entry)) return;
+    collect(sites, [...at, 'api-key-entries', j, 'api-key'], 'key', entry['api-key']);
+    collect(sites, [...at, 'api-key-entries', j, 'proxy-url'], 'proxy', entry['proxy-url']);
+  });
+  asArray(provider['api-keys']).forEach((key, j) => collect(sites, [...at, 'api-keys', j], 'key', key));
+  if (isObject(provider.headers)) {
+    for (const [name, value] of Object.entries(provider.headers)) {
+      if (SECRET_HEADER.test(name)) collect(sites, [...at, 'headers', name], 'key', value);
+    }
+  }
+}
+
+/** Where a whole config (file data or parsed Config) holds secrets. */
+function configSites(root: unknown): SecretSite[] {
+  const sites: SecretSite[] = [];
+  if (!isObject(root)) return sites;
+  asArray(root['api-keys']).forEach((key, i) => collect(sites, ['api-keys', i], 'key', key));
+  collect(sites, ['proxy-url'], 'proxy', root['proxy-url']);
+  const management = root['remote-management'];
+  if (isObject(management)) collect(sites, ['remote-management', 'secret-key'], 'hash', management['secret-key']);
+  asArray(root['openai-compatibility']).forEach((p, i) => providerSites(sites, p, ['openai-compatibility', i]));
+  return sites;
+}
+
+function setAt(root: unknown, path: Path, value: string): void {
+  let node = root as Record<string | number, unknown>;
+  for (const part of path.slice(0, -1)) node = node[part] as Record<string | number, unknown>;
+  node[path.at(-1)!] = value;
+}
+
+/** The stored secrets, to put back in place of masked values a client sends. */
+export class SecretBook {
+  private readonly byMask = new Map<string, Set<string>>();
+
+  constructor(config: unknown) {
+    for (const site of configSites(config)) {
+      const key = `${site.kind}\u0000${maskValue(site.kind, site.value)}`;
+      let values = this.byMask.get(key);
+      if (!values) this.byMask.set(key, (values = new Set()));
+      values.add(site.value);
+    }
+  }
+
+  /** `value` itself, or the stored secret it is the mask of. Throws MaskedValueError. */
+  restore(kind: SecretKind, value: string, path: Path): string {
+    if (!looksMasked(kind, value)) return value;
+    const found = this.byMask.get(`${kind}\u0000${value}`);
+    if (found?.size === 1) return [...found][0]!;
+    throw new MaskedValueError(
+      `${formatPath(path)}: "${value}" is a masked value that matches ${found ? 'several stored secrets' : 'no stored secret'}; send the real value (GET with ?reveal=true shows them)`,
+    );
+  }
+}
+
+/** A copy of config data with its secrets masked (all of them, or only the management hash with reveal). */
+export function maskConfig<T>(config: T, reveal = false): T {
+  const copy = structuredClone(config);
+  for (const site of configSites(copy)) {
+    if (!reveal || site.kind === 'hash') setAt(copy, site.path, maskValue(site.kind, site.value));
+  }
+  return copy;
+}
+
+/** Masks the secrets of a list of providers (GET openai-compatibility). */
+export function maskProviders<T>(providers: readonly T[], reveal = false): T[] {
+  return maskConfig({ 'openai-compatibility': [...providers] }, reveal)['openai-compatibility'];
+}
+
+/** A copy of request data (a config or `{ 'openai-compatibility': [...] }`) with masked values restored. */
+export function restoreSecrets<T>(data: T, book: SecretBook): T {
+  const copy = structuredClone(data);
+  for (const site of configSites(copy)) setAt(copy, site.path, book.restore(site.kind, site.value, site.path));
+  return copy;
+}
+
+/**
+ * Rewrites the secret values of YAML text in place (every other byte kept): masks them, or
+ * restores masked ones. Returns the text unchanged when it is not YAML.
+ */
+export function rewriteYamlSecrets(text: string, mode: { mask: true } | { restore: SecretBook }): string {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) return text;
+  const edits: Array<{ from: number; to: number; value: string }> = [];
+  for (const site of configSites(doc.toJS())) {
+    const node = doc.getIn(site.path, true);
+    if (!isScalar(node) || !node.range) continue;
+    const value = 'mask' in mode ? maskValue(site.kind, site.value) : mode.restore.restore(site.kind, site.value, site.path);
+    if (value !== site.value) edits.push({ from: node.range[0], to: node.range[1], value: JSON.stringify(value) });
+  }
+  let out = text;
+  for (const e of edits.sort((a, b) => b.from - a.from)) out = out.slice(0, e.from) + e.value + out.slice(e.to);
+  return out;
+}
