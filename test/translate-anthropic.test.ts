@@ -423,6 +423,12 @@ describe('request translation (toUpstream)', () => {
     assert.equal(toUpstream({ ...base, tool_choice: { type: 'auto' } }, 'm').tool_choice, undefined, 'no tool_choice without tools');
     assert.equal(toUpstream({ ...base, thinking: { type: 'disabled' } }, 'm').reasoning_effort, undefined);
     assert.deepEqual([1024, 4000, 10_000, 31_999].map(reasoningEffort), ['low', 'low', 'medium', 'high']);
+    // Anthropic's newer output_config: effort wins over a thinking budget; a JSON schema format maps too.
+    const schema = { type: 'object', properties: { ok: { type: 'boolean' } } };
+    const configured = toUpstream({ ...base, thinking: { type: 'enabled', budget_tokens: 2000 }, output_config: { effort: 'max', format: { type: 'json_schema', schema } } }, 'm');
+    assert.equal(configured.reasoning_effort, 'high');
+    assert.deepEqual(configured.response_format, { type: 'json_schema', json_schema: { name: 'output', schema } });
+    assert.equal(toUpstream({ ...base, thinking: { type: 'adaptive' } }, 'm').reasoning_effort, undefined);
   });
 
   test('malformed requests are 400s naming the path', () => {

@@ -187,9 +187,24 @@ export function reasoningEffort(budget: number): 'low' | 'medium' | 'high' {
   return budget < 8192 ? 'low' : budget < 24576 ? 'medium' : 'high';
 }
 
+/** `thinking: {type: "enabled", budget_tokens}`; adaptive thinking leaves the upstream's default. */
+function thinkingEffort(thinking: unknown): ChatRequest['reasoning_effort'] {
+  if (isObject(thinking) && thinking.type === 'enabled' && typeof thinking.budget_tokens === 'number') return reasoningEffort(thinking.budget_tokens);
+  return undefined;
+}
+
+/** `output_config.effort` (Anthropic's newer knob): xhigh and max are OpenAI's high. */
+function outputEffort(config: unknown): ChatRequest['reasoning_effort'] {
+  const effort = isObject(config) ? config.effort : undefined;
+  if (effort === 'low' || effort === 'medium' || effort === 'high') return effort;
+  if (effort === 'xhigh' || effort === 'max') return 'high';
+  return undefined;
+}
+
 /**
- * An Anthropic Messages request as an OpenAI chat completion request for `model`. `top_k` and
- * `service_tier` have no OpenAI equivalent and are dropped; `cache_control` marks are ignored.
+ * An Anthropic Messages request as an OpenAI chat completion request for `model`. Fields without
+ * an OpenAI equivalent (`top_k`, `service_tier`, `container`, `cache_control` marks, ...) are
+ * dropped rather than forwarded: OpenAI rejects parameters it does not know.
  */
 export function toUpstream(req: Json, model: string): ChatRequest {
   if (!Array.isArray(req.messages)) throw invalid('messages', 'must be an array');
@@ -219,9 +234,11 @@ export function toUpstream(req: Json, model: string): ChatRequest {
     out.tool_choice = toolChoice(req.tool_choice);
     if ((req.tool_choice as Json).disable_parallel_tool_use === true) out.parallel_tool_calls = false;
   }
-  const thinking = req.thinking;
-  if (isObject(thinking) && thinking.type === 'enabled' && typeof thinking.budget_tokens === 'number') {
-    out.reasoning_effort = reasoningEffort(thinking.budget_tokens);
+  const effort = outputEffort(req.output_config) ?? thinkingEffort(req.thinking);
+  if (effort) out.reasoning_effort = effort;
+  const format = isObject(req.output_config) ? req.output_config.format : undefined;
+  if (isObject(format) && format.type === 'json_schema') {
+    out.response_format = { type: 'json_schema', json_schema: { name: 'output', schema: format.schema } };
   }
   const user = isObject(req.metadata) ? req.metadata.user_id : undefined;
   if (typeof user === 'string' && user !== '') out.user = user;

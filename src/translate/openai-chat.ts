@@ -41,6 +41,7 @@ export interface ChatRequest {
   tool_choice?: ChatToolChoice;
   parallel_tool_calls?: boolean;
   reasoning_effort?: 'low' | 'medium' | 'high';
+  response_format?: { type: 'json_schema'; json_schema: { name: string; schema: unknown } };
   user?: string;
 }
 
