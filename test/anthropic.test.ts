@@ -66,6 +66,9 @@ async function scenarioUpstream(): Promise<MockUpstream> {
         return json(completion('Once upon a', model, { choices: [{ index: 0, message: { role: 'assistant', content: 'Once upon a' }, finish_reason: 'length' }] }))(req, res, r);
       case 'reason-up':
         return sse([delta(model, { reasoning_content: 'Short answer.' }), delta(model, { content: '42' }), delta(model, {}, 'stop'), usageChunk(model, 8, 6)])(req, res, r);
+      case 'strict-up': // OpenAI's answer to reasoning_effort on a model without reasoning
+        if (r.json.reasoning_effort) return error(400, 'Unrecognized request argument supplied: reasoning_effort', 'invalid_request_error')(req, res, r);
+        return json(completion('no reasoning here', model))(req, res, r);
       case 'json-up': // ignores `stream`: always a plain JSON answer
         return json(completion('plain answer', model))(req, res, r);
       case 'broken-up':
@@ -89,7 +92,7 @@ async function scenarioUpstream(): Promise<MockUpstream> {
   });
 }
 
-const MODELS = ['text', 'tools', 'length', 'reason', 'json', 'broken', 'err-400', 'err-429', 'err-529', 'err-500'];
+const MODELS = ['text', 'tools', 'length', 'reason', 'strict', 'json', 'broken', 'err-400', 'err-429', 'err-529', 'err-500'];
 
 /** The SDK's stream helper adds `parsed_output: null` (structured outputs); the wire message has none. */
 function withoutParsed<T extends object>(message: T): Omit<T, 'parsed_output'> {
@@ -282,6 +285,14 @@ describe('Anthropic Messages API with the official SDK', () => {
       .finalMessage();
     assert.equal(up.requests.at(-1)!.json.reasoning_effort, 'low');
     assert.deepEqual(message.content, [{ type: 'thinking', thinking: 'Short answer.', signature: '' }, { type: 'text', text: '42' }]);
+  });
+
+  test('thinking is ignored safely where the upstream model has no reasoning setting', async () => {
+    const before = up.requests.length;
+    const message = await client.messages.create({ model: 'claude-strict', max_tokens: 4096, thinking: { type: 'enabled', budget_tokens: 31_999 }, messages: USER });
+    assert.deepEqual(message.content, [{ type: 'text', text: 'no reasoning here' }]);
+    const sent = up.requests.slice(before).map((r) => r.json.reasoning_effort);
+    assert.deepEqual(sent, ['high', undefined], 'asked once with reasoning_effort, then once without');
   });
 
   test('an upstream that answers a stream request with plain JSON still gives a proper stream', async () => {

@@ -6,12 +6,12 @@
  * format when the request carries `anthropic-version` (every Anthropic SDK sends it).
  */
 import { ProxyError, UpstreamReply } from '../errors.js';
-import { execute, type CommittedBody } from '../execute.js';
-import { resolvePool, type Target } from '../routing/registry.js';
+import { execute, type Committed, type CommittedBody } from '../execute.js';
+import { resolvePool, type Pool, type Target } from '../routing/registry.js';
 import type { ModelInfo } from '../translate/anthropic-messages.js';
 import { messageToEvents, streamToClient, toClient, toUpstream } from '../translate/anthropic-openai.js';
 import { estimateInputTokens } from '../translate/anthropic-tokens.js';
-import type { ChatCompletion } from '../translate/openai-chat.js';
+import type { ChatCompletion, ChatRequest } from '../translate/openai-chat.js';
 import { renameModel } from '../upstream/rewrite.js';
 import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
@@ -54,6 +54,18 @@ function parseCompletion(committed: CommittedBody): ChatCompletion {
   return completion;
 }
 
+/** A 400/422 that names reasoning_effort: the upstream model has no reasoning setting. */
+function rejectsReasoning(err: unknown): boolean {
+  return err instanceof UpstreamReply && (err.status === 400 || err.status === 422) && err.body.includes('reasoning_effort');
+}
+
+/** Runs the attempt loop for a chat request (serialised once; attempts only rename the model). */
+function run(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: AbortSignal): Promise<Committed> {
+  const text = JSON.stringify(chat);
+  const body = (target: Target) => (target.upstreamModel === chat.model ? text : renameModel(text, target.upstreamModel));
+  return execute(ctx.rt, ctx.snap, { pool, path: '/chat/completions', stream: chat.stream === true, body, signal });
+}
+
 /** POST /v1/messages */
 export async function handleMessages(ctx: RequestContext): Promise<void> {
   ctx.headers['request-id'] = ctx.requestId;
@@ -61,13 +73,20 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   const pool = resolveRequestModel(ctx, json);
   const model = json.model as string;
   const chat = toUpstream(json, model);
-  // Serialised once; each attempt only renames the model (the first key, found at once).
-  const text = JSON.stringify(chat);
-  const body = (target: Target) => (target.upstreamModel === model ? text : renameModel(text, target.upstreamModel));
   const stream = chat.stream === true;
   const inputTokens = estimateInputTokens(json);
   const id = `msg_${ctx.requestId.replaceAll('-', '')}`;
-  const committed = await execute(ctx.rt, ctx.snap, { pool, path: '/chat/completions', stream, body, signal: clientSignal(ctx.res) });
+  const signal = clientSignal(ctx.res);
+  let committed: Committed;
+  try {
+    committed = await run(ctx, pool, chat, signal);
+  } catch (err) {
+    // Claude Code often asks for thinking: a model without a reasoning setting answers without
+    // it rather than failing (thinking is ignored where the upstream has no such setting).
+    if (chat.reasoning_effort === undefined || !rejectsReasoning(err)) throw err;
+    delete chat.reasoning_effort;
+    committed = await run(ctx, pool, chat, signal);
+  }
   const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
   if (committed.kind === 'stream') {
     ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
