@@ -61,6 +61,15 @@ function commonLines(a: readonly string[], b: readonly string[]): Array<[number,
   return pairs;
 }
 
+/** `debug: true # note` laid out as the original `debug: false      # note`: the comment keeps its column. */
+function keepCommentColumn(ours: string, theirs: string): string {
+  const o = /^(.*?\S)(\s+)(#.*)$/.exec(ours);
+  const t = /^(.*?\S)(\s+)(#.*)$/.exec(theirs);
+  if (!o || !t || o[3] !== t[3]) return theirs;
+  const column = o[1]!.length + o[2]!.length;
+  return `${t[1]}${' '.repeat(Math.max(1, column - t[1]!.length))}${t[3]}`;
+}
+
 /** Above this many cells the merge is skipped (the rendered text is written as is). */
 const MAX_CELLS = 4_000_000;
 
@@ -107,7 +116,10 @@ export function mergeLines(ours: string, base: string, theirs: string): string |
         end = bi > bNext ? firstFrom(bi) : start;
       }
       if (start < kept || end < start) return undefined;
-      out.push(...o.slice(kept, start), ...t.slice(tNext, ti));
+      const replacement = t.slice(tNext, ti);
+      // Line for line (a value changed in place): keep each line's comment where it was.
+      if (end - start === replacement.length) replacement.forEach((line, i) => (replacement[i] = keepCommentColumn(o[start + i]!, line)));
+      out.push(...o.slice(kept, start), ...replacement);
       kept = end;
     }
     bNext = bi + 1;
