@@ -9,18 +9,18 @@
  * that drift of a shared machine hits all targets alike. Prints one table, writes
  * bench/results/latest.json. All traffic stays on loopback; everything stops by itself.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDriver } from './lib/driver-client.mjs';
 import { HELP, parsePlan } from './lib/plan.mjs';
-import { cpuMs, memoryMb, resetPeak, startCliproxy, startScript, stopAll, treeCpuMs } from './lib/procs.mjs';
+import { cpuMs, machineBusyMs, memoryMb, resetPeak, startCliproxy, startScript, stopAll, treeCpuMs } from './lib/procs.mjs';
 import { checkTargets, renderReport, summarizeRun } from './lib/report.mjs';
 import { median, roundAll, summarize } from './lib/stats.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli.js');
 const log = (text) => process.stderr.write(`${text}\n`);
 
 const CLIENT_KEY = 'bench-key';
@@ -43,6 +43,16 @@ openai-compatibility:
       - name: "mock-model-b"
         alias: "bench-model"
 `;
+}
+
+/** The commit measured, and whether src/ had uncommitted changes (dist/ is built from the tree). */
+function sourceState() {
+  try {
+    const git = (...args) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return { commit: git('rev-parse', '--short', 'HEAD'), srcDirty: git('status', '--porcelain', '--', 'src') !== '' };
+  } catch {
+    return { commit: 'unknown', srcDirty: false };
+  }
 }
 
 function requestBody(model, stream) {
@@ -95,8 +105,9 @@ async function main() {
     process.exit(1);
   }
   if (plan.help) return void process.stdout.write(HELP);
+  const CLI = resolve(plan.cli ?? join(ROOT, 'dist', 'cli.js'));
   if (!existsSync(CLI)) {
-    log('bench: dist/cli.js not found; run `npm run build` first');
+    log(`bench: ${CLI} not found; run \`npm run build\` first`);
     process.exit(1);
   }
   const targetCount = plan.peer ? 4 : 3;
@@ -117,6 +128,7 @@ async function main() {
     node: process.version,
     memoryGb: Math.round(os.totalmem() / 2 ** 30),
     loadavgAtStart: os.loadavg(),
+    source: sourceState(),
   };
 
   log(`bench: ${plan.quick ? 'quick' : 'full'} run, ${plan.rounds} rounds; starting mock upstream, floor, cliproxy and load generator`);
@@ -170,55 +182,9 @@ async function main() {
     }
   }
 
-  // Warm-up: JIT, connection pools, undici's keep-alive sockets. Not recorded.
-  for (const t of targets) {
-    await driver.run({ ...jobFor('saturate', t), seconds: plan.warmSeconds }, 60_000);
-    await setMode(plan.streams.mode);
-    await driver.run({ ...jobFor('streams', t), seconds: plan.warmSeconds / 2 }, 60_000);
-  }
-
-  const acc = Object.fromEntries(targets.map((t) => [t.name, Object.fromEntries(PHASES.map((p) => [p, newAcc()]))]));
-  async function segment(target, phase) {
-    const job = jobFor(phase, target);
-    const stats0 = await mockCall(mockBase, '/_bench/stats');
-    const cpu0 = target.pid ? treeCpuMs(target.pid) : NaN;
-    const mock0 = cpuMs(mock.pid);
-    const r = await driver.run(job, job.seconds * 1000 + 60_000);
-    const cpu1 = target.pid ? treeCpuMs(target.pid) : NaN;
-    const mock1 = cpuMs(mock.pid);
-    const stats1 = await mockCall(mockBase, '/_bench/stats');
-    const a = acc[target.name][phase];
-    mergeTally(a.tally, r.tally);
-    pushAll(a.lat, r.lat);
-    pushAll(a.ttfc, r.ttfc);
-    pushAll(a.total, r.total);
-    pushAll(a.lags, r.lags);
-    pushAll(a.late, r.late);
-    a.seconds += r.seconds;
-    a.cpuMs += cpu1 - cpu0;
-    a.mockCpuMs += mock1 - mock0;
-    a.driverCpuMs += r.driverCpuMs;
-    a.driverWallMs += r.driverWallMs;
-    a.upstream += stats1.requests - stats0.requests;
-    const round = { ok: r.tally.ok, seconds: r.seconds, rate: r.tally.ok / r.seconds, p50: median(phase === 'ttfc' ? r.ttfc : (r.lat ?? [])) };
-    a.rounds.push(round);
-    return round;
-  }
-
-  for (let round = 0; round < plan.rounds; round++) {
-    const order = targets.map((_, i) => targets[(i + round) % targets.length]);
-    for (const phase of PHASES) {
-      if (modeOf[phase]) await setMode(modeOf[phase]);
-      const cells = [];
-      for (const t of order) {
-        const r = await segment(t, phase);
-        cells.push(phase === 'saturate' || phase === 'streams' ? `${t.name} ${Math.round(r.rate)}/s` : `${t.name} p50 ${r.p50.toFixed(3)} ms`);
-      }
-      log(`  round ${round + 1}/${plan.rounds} ${phase.padEnd(8)} ${cells.join(', ')}`);
-    }
-  }
-
-  // Many streams open at once: peak memory of each proxy (direct would only measure the mock).
+  // Many streams open at once, on processes that have only served the sanity checks so far: the
+  // peak memory 1,000 streams cost (the saturation rounds later grow V8's heap on their own; the
+  // whole run's peak is reported too). Direct would only measure the mock.
   await setMode(plan.open.mode);
   const open = {};
   const lifeMs = plan.open.mode.chunks * plan.open.mode.delayMs;
@@ -256,6 +222,68 @@ async function main() {
     log(`  ${plan.open.count} streams via ${t.name}: ${r.peakOpen} open at once, peak RSS ${open[t.name].peakRssMb?.toFixed(1)} MB, ${failures} failures`);
   }
 
+  // Warm-up: JIT, connection pools, undici's keep-alive sockets. Not recorded.
+  for (const t of targets) {
+    await driver.run({ ...jobFor('saturate', t), seconds: plan.warmSeconds }, 60_000);
+    await setMode(plan.streams.mode);
+    await driver.run({ ...jobFor('streams', t), seconds: plan.warmSeconds / 2 }, 60_000);
+  }
+
+  const acc = Object.fromEntries(targets.map((t) => [t.name, Object.fromEntries(PHASES.map((p) => [p, newAcc()]))]));
+  const ours = [mock.pid, floor.pid, cp.pid, driver.pid, plan.peer?.pid].filter(Boolean);
+  const foreign = { ms: 0, wallMs: 0, worstPct: 0 };
+  async function segment(target, phase) {
+    const job = jobFor(phase, target);
+    const stats0 = await mockCall(mockBase, '/_bench/stats');
+    const cpu0 = target.pid ? treeCpuMs(target.pid) : NaN;
+    const mock0 = cpuMs(mock.pid);
+    const machine0 = machineBusyMs();
+    const ours0 = ours.reduce((sum, pid) => sum + treeCpuMs(pid), 0);
+    const wall0 = performance.now();
+    const r = await driver.run(job, job.seconds * 1000 + 60_000);
+    const wallMs = performance.now() - wall0;
+    const foreignMs = Math.max(0, machineBusyMs() - machine0 - (ours.reduce((sum, pid) => sum + treeCpuMs(pid), 0) - ours0));
+    foreign.ms += foreignMs;
+    foreign.wallMs += wallMs;
+    foreign.worstPct = Math.max(foreign.worstPct, (100 * foreignMs) / wallMs);
+    const cpu1 = target.pid ? treeCpuMs(target.pid) : NaN;
+    const mock1 = cpuMs(mock.pid);
+    const stats1 = await mockCall(mockBase, '/_bench/stats');
+    const a = acc[target.name][phase];
+    mergeTally(a.tally, r.tally);
+    pushAll(a.lat, r.lat);
+    pushAll(a.ttfc, r.ttfc);
+    pushAll(a.total, r.total);
+    pushAll(a.lags, r.lags);
+    pushAll(a.late, r.late);
+    a.seconds += r.seconds;
+    a.cpuMs += cpu1 - cpu0;
+    a.mockCpuMs += mock1 - mock0;
+    a.driverCpuMs += r.driverCpuMs;
+    a.driverWallMs += r.driverWallMs;
+    a.upstream += stats1.requests - stats0.requests;
+    const round = { ok: r.tally.ok, seconds: r.seconds, rate: r.tally.ok / r.seconds, p50: median(phase === 'ttfc' ? r.ttfc : (r.lat ?? [])) };
+    a.rounds.push(round);
+    return round;
+  }
+
+  for (let round = 0; round < plan.rounds; round++) {
+    const order = targets.map((_, i) => targets[(i + round) % targets.length]);
+    for (const phase of PHASES) {
+      if (modeOf[phase]) await setMode(modeOf[phase]);
+      const cells = [];
+      for (const t of order) {
+        const r = await segment(t, phase);
+        cells.push(phase === 'saturate' || phase === 'streams' ? `${t.name} ${Math.round(r.rate)}/s` : `${t.name} p50 ${r.p50.toFixed(3)} ms`);
+      }
+      log(`  round ${round + 1}/${plan.rounds} ${phase.padEnd(8)} ${cells.join(', ')}`);
+    }
+  }
+
+  for (const t of targets) {
+    if (open[t.name] && t.pid) open[t.name].runPeakRssMb = memoryMb(t.pid).hwm;
+  }
+  machine.foreignCpu = { avgPct: (100 * foreign.ms) / foreign.wallMs, worstSegmentPct: foreign.worstPct };
   const summary = summarizeRun(targets, acc, open);
   const checks = checkTargets(summary, plan);
   const report = renderReport({ summary, targets, plan, machine, checks });

@@ -21,6 +21,7 @@ export const HELP = `npm run bench -- [options]
   --peer-name NAME      label in the table (default peer)
   --peer-pid PID        the peer's process (its children are included) for CPU and memory figures
   --out FILE            results file (default bench/results/latest.json)
+  --cli FILE            the cliproxy entry point to measure (default dist/cli.js), e.g. a patched copy
   -h, --help            this text
 `;
 
@@ -49,6 +50,7 @@ export function parsePlan(argv) {
       'peer-name': { type: 'string', default: 'peer' },
       'peer-pid': { type: 'string' },
       out: { type: 'string' },
+      cli: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -75,9 +77,10 @@ export function parsePlan(argv) {
     rounds: values.rounds ? int(values.rounds, 'rounds') : quick ? 2 : 5,
     mockPort: int(values['mock-port'], 'mock-port', 0),
     out: values.out,
+    cli: values.cli,
     peer,
     /** Seconds of unrecorded load per target before the rounds (JIT, pools, connections). */
-    warmSeconds: quick ? 0.75 : 2,
+    warmSeconds: quick ? 0.5 : 2,
     fixed: { rate: int(values.rate, 'rate'), seconds: quick ? 1 : 4 },
     saturate: { connections: int(values.connections, 'connections'), seconds: quick ? 0.75 : 4 },
     // Chunks 2 ms apart: a proxy that held a chunk back until the next one arrived would add 2 ms.
@@ -86,7 +89,7 @@ export function parsePlan(argv) {
     open: {
       count: openStreams,
       rampMs: quick ? 500 : 1000,
-      mode: { chunks: 20, ttfbMs: 0, delayMs: quick ? 100 : 300 },
+      mode: { chunks: 20, ttfbMs: 0, delayMs: quick ? 50 : 300 },
     },
   };
 }

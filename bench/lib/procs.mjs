@@ -66,10 +66,10 @@ function keepTail(child) {
  * Forks one of the bench's own scripts; resolves once it reports `{ready, port}` over IPC.
  * @returns {Promise<{child: import('node:child_process').ChildProcess, port?: number, pid: number}>}
  */
-export async function startScript(script, args, { name, lifetimeMs, env = {} }) {
+export async function startScript(script, args, { name, lifetimeMs, env = {}, nodeArgs = [] }) {
   const child = track(
     fork(fileURLToPath(script), args, {
-      execArgv: ['--import', LIFELINE],
+      execArgv: [...nodeArgs, '--import', LIFELINE],
       env: { ...process.env, ...env, BENCH_LIFETIME_MS: String(lifetimeMs) },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     }),
@@ -185,4 +185,13 @@ export function resetPeak(pid) {
   } catch {
     return false;
   }
+}
+
+/** CPU ms all processes on the machine were charged (all cores, /proc/stat), to tell how much others used. */
+export function machineBusyMs() {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system: what processes are charged for. irq/softirq time (loopback TCP's receive
+  // path runs there) is charged to no process, ours included, so it is left out on both sides.
+  const busy = fields[0] + fields[1] + fields[2];
+  return (busy * 1000) / CLK_TCK;
 }

@@ -79,6 +79,7 @@ export function summarizeRun(targets, acc, open) {
       s.fixed.addedP99Ms = s.fixed.latencyMs.p99 - direct.fixed.latencyMs.p99;
       s.ttfc.addedP50Ms = s.ttfc.firstChunkMs.p50 - direct.ttfc.firstChunkMs.p50;
       s.ttfc.addedP99Ms = s.ttfc.firstChunkMs.p99 - direct.ttfc.firstChunkMs.p99;
+      s.ttfc.addedLagP50Ms = s.ttfc.chunkLagMs.p50 - direct.ttfc.chunkLagMs.p50;
       s.ttfc.addedLagP99Ms = s.ttfc.chunkLagMs.p99 - direct.ttfc.chunkLagMs.p99;
     }
     s.saturate.vsDirect = s.saturate.reqPerSec / direct.saturate.reqPerSec;
@@ -94,18 +95,30 @@ export function checkTargets(s, plan) {
   const checks = [];
   const add = (ok, label, value) => checks.push({ ok, label, value });
   const satRatio = cp.saturate.vsFloor;
-  add(satRatio >= 0.8, 'saturation req/s ≥ 0.8 × floor', `${fmt(satRatio)} × floor (${fmt(cp.saturate.reqPerSec, 0)} vs ${fmt(floor.saturate.reqPerSec, 0)} req/s)`);
+  const perRound = cp.saturate.roundReqPerSec.map((v, i) => v / floor.saturate.roundReqPerSec[i]);
+  add(
+    satRatio >= 0.8,
+    'saturation req/s ≥ 0.8 × floor',
+    `${fmt(satRatio)} × floor (${fmt(cp.saturate.reqPerSec, 0)} vs ${fmt(floor.saturate.reqPerSec, 0)} req/s; rounds ${fmt(Math.min(...perRound))}–${fmt(Math.max(...perRound))})`,
+  );
   add(cp.fixed.cpuUsPerRequest <= 300, `CPU per non-stream request ≤ 300 µs (at ${plan.fixed.rate} req/s)`, `${fmt(cp.fixed.cpuUsPerRequest, 0)} µs`);
   add(cp.saturate.cpuUsPerRequest <= 300, 'CPU per non-stream request ≤ 300 µs (at saturation)', `${fmt(cp.saturate.cpuUsPerRequest, 0)} µs`);
   const overFloor = cp.fixed.addedP50Ms - floor.fixed.addedP50Ms;
   add(overFloor <= 0.2, `added p50 at ${plan.fixed.rate} req/s ≤ floor's + 0.2 ms`, `${fmt(cp.fixed.addedP50Ms, 3, { sign: true })} ms vs floor ${fmt(floor.fixed.addedP50Ms, 3, { sign: true })} ms (${fmt(overFloor, 3, { sign: true })} ms)`);
   add(cp.ttfc.addedP50Ms <= 1, 'added time-to-first-chunk p50 ≤ 1 ms', `${fmt(cp.ttfc.addedP50Ms, 3, { sign: true })} ms`);
+  // A proxy that held each chunk until the next one arrived would add a whole interval to the lag.
+  const interval = plan.ttfc.mode.delayMs;
+  add(
+    cp.ttfc.addedLagP50Ms < interval / 2,
+    `no chunk held back (added chunk lag p50 < ${interval / 2} ms, chunks ${interval} ms apart)`,
+    `${fmt(cp.ttfc.addedLagP50Ms, 3, { sign: true })} ms (p99 ${fmt(cp.ttfc.addedLagP99Ms, 3, { sign: true })} ms)`,
+  );
   const o = cp.open;
   const allOpen = o.peakOpen >= plan.open.count;
   add(
     allOpen && o.peakRssMb <= 150 && o.failures === 0,
     `${plan.open.count} concurrent streams, RSS ≤ 150 MB`,
-    `peak ${fmt(o.peakRssMb, 1)} MB with ${o.peakOpen} of ${plan.open.count} streams open at once${o.failures ? `, ${o.failures} failed` : ''}`,
+    `peak ${fmt(o.peakRssMb, 1)} MB with ${o.peakOpen} of ${plan.open.count} streams open at once${o.failures ? `, ${o.failures} failed` : ''} (whole run: ${fmt(o.runPeakRssMb, 1)} MB)`,
   );
   const total = ['fixed', 'saturate', 'ttfc', 'streams'].reduce((n, p) => n + cp[p].failures, 0) + o.failures;
   add(total === 0, 'no non-2xx, errors or incomplete streams through cliproxy', `${total}`);
@@ -119,7 +132,7 @@ export function renderReport({ summary, targets, plan, machine, checks }) {
   const lines = [];
   lines.push(
     `cliproxy overhead benchmark: ${plan.quick ? 'quick' : 'full'} run, ${plan.rounds} interleaved rounds, ${machine.date}`,
-    `machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.os}, node ${machine.node}`,
+    `machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.os}, node ${machine.node}; cliproxy at ${machine.source.commit}${machine.source.srcDirty ? ' + uncommitted src/ changes' : ''}${plan.cli ? ` (${plan.cli})` : ''}`,
     `load generator: its own process (bench/driver.mjs: undici for paced runs, autocannon for saturation), sharing the ${machine.cpus} cores with the targets`,
     '',
     `Non-stream, fixed offered load ${plan.fixed.rate} req/s (open loop, evenly paced; latency timed per request, sub-ms)`,
@@ -149,22 +162,36 @@ export function renderReport({ summary, targets, plan, machine, checks }) {
   );
   lines.push(
     table(
-      ['target', 'TTFC p50', 'TTFC p99', 'added p50', 'added p99', 'chunk lag p99', 'streams/s', 'CPU µs/stream', 'failures'],
+      ['target', 'TTFC p50', 'TTFC p99', 'added p50', 'added p99', 'lag p50', 'lag p99', 'streams/s', 'CPU µs/stream', 'failures'],
       names.map((n) => {
         const f = summary[n].ttfc;
         const st = summary[n].streams;
-        return [n, fmt(f.firstChunkMs.p50, 3), fmt(f.firstChunkMs.p99, 3), fmt(f.addedP50Ms, 3, { sign: true }), fmt(f.addedP99Ms, 3, { sign: true }), fmt(f.chunkLagMs.p99, 3), fmt(st.perSec, 0), cpuCell(n, st.cpuUsPerStream), f.failures + st.failures];
+        return [
+          n,
+          fmt(f.firstChunkMs.p50, 3),
+          fmt(f.firstChunkMs.p99, 3),
+          fmt(f.addedP50Ms, 3, { sign: true }),
+          fmt(f.addedP99Ms, 3, { sign: true }),
+          fmt(f.chunkLagMs.p50, 3),
+          fmt(f.chunkLagMs.p99, 3),
+          fmt(st.perSec, 0),
+          cpuCell(n, st.cpuUsPerStream),
+          f.failures + st.failures,
+        ];
       }),
     ),
   );
   const openNames = names.filter((n) => summary[n].open);
-  lines.push('', `${plan.open.count} concurrent streams (${plan.open.mode.chunks} chunks ${plan.open.mode.delayMs} ms apart, opened over ${plan.open.rampMs} ms)`);
+  lines.push(
+    '',
+    `${plan.open.count} concurrent streams (${plan.open.mode.chunks} chunks ${plan.open.mode.delayMs} ms apart, opened over ${plan.open.rampMs} ms, before the rounds); RSS in MB`,
+  );
   lines.push(
     table(
-      ['target', 'peak open', 'RSS idle MB', 'RSS before', 'peak RSS (VmHWM)', 'TTFC p50', 'TTFC p99', 'failures'],
+      ['target', 'peak open', 'RSS idle', 'peak RSS', 'TTFC p50 ms', 'TTFC p99 ms', 'failures', 'peak RSS, whole run'],
       openNames.map((n) => {
         const o = summary[n].open;
-        return [n, o.peakOpen, fmt(o.idleRssMb, 1), fmt(o.beforeRssMb, 1), fmt(o.peakRssMb, 1), fmt(o.firstChunkMs.p50, 1), fmt(o.firstChunkMs.p99, 1), o.failures];
+        return [n, o.peakOpen, fmt(o.idleRssMb, 1), fmt(o.peakRssMb, 1), fmt(o.firstChunkMs.p50, 1), fmt(o.firstChunkMs.p99, 1), o.failures, fmt(o.runPeakRssMb, 1)];
       }),
     ),
   );
@@ -180,8 +207,10 @@ export function renderReport({ summary, targets, plan, machine, checks }) {
   lines.push('', failed.length ? `Failures (non-2xx, transport errors, wrong bodies, streams without [DONE]):\n${failed.join('\n')}` : 'Failures: none (every answer 2xx and complete; every stream had all its chunks and ended with [DONE])');
   lines.push(
     '',
-    'Notes: "added" = target minus direct, same run. CPU = utime+stime of the target process (/proc/<pid>/stat) per answered request;',
+    'Notes: "added" = target minus direct, same run. lag = time from the mock writing a chunk to the client reading it.',
+    'CPU = utime+stime of the target process (/proc/<pid>/stat) per answered request;',
     'for direct it is the mock upstream itself. loadgen CPU = the load generator\'s CPU time / wall time (100 % = one full core).',
+    `Other processes on the machine used ${fmt(machine.foreignCpu?.avgPct, 0)} % of a core on average during the measurements (worst segment ${fmt(machine.foreignCpu?.worstSegmentPct, 0)} %).`,
   );
   return lines.join('\n');
 }
