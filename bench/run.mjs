@@ -262,7 +262,16 @@ async function main() {
     a.driverCpuMs += r.driverCpuMs;
     a.driverWallMs += r.driverWallMs;
     a.upstream += stats1.requests - stats0.requests;
-    const round = { ok: r.tally.ok, seconds: r.seconds, rate: r.tally.ok / r.seconds, p50: median(phase === 'ttfc' ? r.ttfc : (r.lat ?? [])) };
+    const answered = r.tally.ok + r.tally.non2xx + r.tally.bad;
+    const round = {
+      ok: r.tally.ok,
+      seconds: r.seconds,
+      rate: r.tally.ok / r.seconds,
+      p50: median(phase === 'ttfc' ? r.ttfc : (r.lat ?? [])),
+      cpuUsPerRequest: ((cpu1 - cpu0) * 1000) / Math.max(1, answered),
+      loadgenCpuPct: (100 * r.driverCpuMs) / r.driverWallMs,
+      foreignCpuPct: (100 * foreignMs) / wallMs,
+    };
     a.rounds.push(round);
     return round;
   }

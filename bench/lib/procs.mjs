@@ -6,6 +6,7 @@
  */
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const LIFELINE = pathToFileURL(fileURLToPath(new URL('./lifeline.mjs', import.meta.url))).href;
@@ -94,7 +95,7 @@ export async function startScript(script, args, { name, lifetimeMs, env = {}, no
  */
 export async function startCliproxy({ cli, configPath, lifetimeMs, nodeArgs = [], cwd }) {
   const child = track(
-    spawn(process.execPath, [...nodeArgs, '--import', LIFELINE, cli, '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
+    spawn(process.execPath, [...nodeArgs, '--import', LIFELINE, resolvePath(cli), '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
       cwd,
       env: { ...process.env, BENCH_LIFETIME_MS: String(lifetimeMs) },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
