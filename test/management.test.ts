@@ -262,6 +262,18 @@ describe('management: openai-compatibility', () => {
     assert.ok((await readFile(proxy.configPath, 'utf8')).includes('usage-statistics-enabled: true'));
   });
 
+  test('a CRLF file with unindented lists changes only where it was edited', async (t) => {
+    const lines = (models: string[]) =>
+      [`api-keys:`, `- "${CLIENT_KEY}"   # the client`, `remote-management:`, `  secret-key: "${SECRET}"`, `openai-compatibility:`, `- name: "groq"        # fast`, `  base-url: "URL"`, `  models:`, ...models, ``].join('\r\n');
+    const { proxy } = await setup(t, (url) => lines([`  - name: "llama-3.3-70b"   # big`, `    alias: "groq-llama"`, `  - name: "other"`]).replace('URL', url));
+    const hashed = await readFile(proxy.configPath, 'utf8');
+    const patch = { name: 'groq', models: [{ name: 'llama-3.3-70b', alias: 'groq-big' }, { name: 'other' }, { name: 'new-one' }] };
+    assert.equal((await call(proxy, 'PATCH', '/openai-compatibility', patch)).status, 200);
+    const expected = hashed.replace('alias: "groq-llama"', 'alias: "groq-big"').replace('  - name: "other"\r\n', '  - name: "other"\r\n  - name: new-one\r\n');
+    assert.equal(await readFile(proxy.configPath, 'utf8'), expected);
+    assert.deepEqual(await modelIds(proxy), ['groq-big', 'other', 'new-one']);
+  });
+
   test('20 concurrent PATCHes all land, in memory and on disk', async (t) => {
     const providers = Array.from({ length: 20 }, (_, i) => `  - name: p${i}\n    base-url: "URL"\n    models:\n      - name: m${i}-old\n`).join('');
     const { proxy } = await setup(t, (url) => configText(url) + providers.replaceAll('URL', url));

@@ -103,7 +103,8 @@ export function valueAt(doc: Document, path: Path): unknown {
 }
 
 /** Rendering options that follow the file's own style (indent width, `- ` under or beside a key). */
-export function styleOf(text: string): { indent: number; indentSeq: boolean; lineWidth: number } {
+export function styleOf(source: string): { indent: number; indentSeq: boolean; lineWidth: number } {
+  const text = source.replace(/\r\n/g, '\n');
   let indent = 0;
   for (const m of text.matchAll(/^( +)[^\s#-]/gm)) {
     const width = m[1]!.length;
