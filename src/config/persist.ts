@@ -6,7 +6,7 @@
  * only then swapped into the store.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { access, chmod, constants, open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parseDocument, type Document } from 'yaml';
@@ -165,8 +165,12 @@ export class ConfigEditor {
     const target = await realpath(this.store.path).catch(() => this.store.path!);
     const dir = dirname(target);
     const temp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    // Keep the file's permissions: it holds secrets and may be 0600.
+    // Keep the file's permissions: it holds secrets and may be 0600. A read-only file stays as it
+    // is (rename would replace it regardless of its mode, only the directory's mode counts).
     const mode = await stat(target).then((s) => s.mode & 0o777, () => 0o600);
+    await access(target, constants.W_OK).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
     try {
       const file = await open(temp, 'wx', mode);
       try {
