@@ -129,7 +129,7 @@ describe('OpenAI-compatible API', () => {
 
   test('client auth: Bearer, x-api-key, x-goog-api-key and ?key= work; missing or wrong keys get 401', async () => {
     const url = `${proxy.baseURL}/models`;
-    for (const init of [{ headers: { 'x-api-key': CLIENT_KEY } }, { headers: { 'x-goog-api-key': CLIENT_KEY } }]) {
+    for (const init of [{ headers: { 'x-api-key': CLIENT_KEY } }, { headers: { 'x-goog-api-key': CLIENT_KEY } }] as RequestInit[]) {
       assert.equal((await fetch(url, init)).status, 200);
     }
     assert.equal((await fetch(`${url}?key=${CLIENT_KEY}`)).status, 200);

@@ -100,7 +100,7 @@ export function json(value: unknown | ((r: Recorded) => unknown), status = 200, 
 
 /** Answers a completion naming which upstream answered (handy for spread tests). */
 export function named(name: string): Handler {
-  return json((r) => completion(name, r.json?.model));
+  return json((r: Recorded) => completion(name, r.json?.model));
 }
 
 export function error(status: number, message = `error ${status}`, type = 'server_error', headers: Record<string, string> = {}): Handler {
