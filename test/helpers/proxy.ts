@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
-import { startGateway, type Gateway } from '../../src/gateway.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
 
 export interface TestProxy {
   readonly gateway: Gateway;
@@ -24,7 +24,7 @@ export interface TestProxy {
 export const CLIENT_KEY = 'sk-client-test-key-0001';
 
 /** Config as an object (serialised to YAML) or YAML text. api-keys default to [CLIENT_KEY]. */
-export async function startProxy(config: Record<string, unknown> | string, options: { headersTimeoutMs?: number } = {}): Promise<TestProxy> {
+export async function startProxy(config: Record<string, unknown> | string, options: Partial<Omit<GatewayOptions, 'configPath'>> = {}): Promise<TestProxy> {
   const dir = await mkdtemp(join(tmpdir(), 'cliproxy-test-'));
   const configPath = join(dir, 'config.yaml');
   const text = typeof config === 'string' ? config : stringify({ 'api-keys': [CLIENT_KEY], ...config });
