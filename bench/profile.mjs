@@ -7,9 +7,10 @@
  * GC). The .cpuprofile (open it in Chrome DevTools or speedscope) and a JSON summary land in
  * bench/results/ (both gitignored).
  *
- *   node bench/profile.mjs [--seconds 10] [--stream] [--connections 50] [--target floor]
+ *   node bench/profile.mjs [--seconds 10] [--stream] [--connections 50] [--body-kb N] [--target floor]
  *
- * `--target floor` profiles the floor proxy instead, to compare where the two spend their time.
+ * `--target floor` profiles the floor proxy instead, to compare where the two spend their time;
+ * `--analyse FILE.cpuprofile` only prints the summary of an existing profile.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDriver } from './lib/driver-client.mjs';
 import { startCliproxy, startScript, stopAll, stopChild } from './lib/procs.mjs';
+import { requestBody } from './lib/request.mjs';
 import { fmt, table } from './lib/stats.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -30,26 +32,32 @@ const { values: args } = parseArgs({
     stream: { type: 'boolean', default: false },
     top: { type: 'string', default: '30' },
     target: { type: 'string', default: 'cliproxy' },
+    analyse: { type: 'string' },
+    'body-kb': { type: 'string', default: '0' },
   },
 });
 
+const OWN_DIST = `${ROOT.replace(/\/$/, '')}/dist/`;
+
 /** Where a profiled function lives: cliproxy's own code (mapped back to src/), a dependency, or node. */
 function area(url, functionName) {
+  // The socket write syscall; a sampling profiler counts its wall time, loopback TCP included.
+  if (functionName === 'writev' || functionName === 'writeUtf8String' || functionName === 'writeBuffer') return '(socket write syscalls)';
   if (!url) return functionName.startsWith('(') ? functionName : '(native)';
-  if (url.includes('/dist/')) return 'cliproxy src/';
   const dep = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (dep) return dep[1];
   if (url.startsWith('node:')) return 'node internals';
+  if (url.replace(/^file:\/\//, '').startsWith(OWN_DIST)) return 'cliproxy src/';
   return 'other';
 }
 
 function where(url, line) {
   if (!url) return '';
-  const dist = /\/dist\/(.+)\.js$/.exec(url);
-  if (dist) return `src/${dist[1]}.ts (dist line ${line + 1})`;
   const dep = /node_modules\/(.+)$/.exec(url);
   if (dep) return `${dep[1]}:${line + 1}`;
-  return `${url.replace(/^file:\/\//, '')}:${line + 1}`;
+  const own = url.replace(/^file:\/\//, '');
+  if (own.startsWith(OWN_DIST)) return `src/${own.slice(OWN_DIST.length).replace(/\.js$/, '.ts')} (dist line ${line + 1})`;
+  return `${own}:${line + 1}`;
 }
 
 /** Self and inclusive time per function, and self time per area, from a V8 .cpuprofile. */
@@ -141,16 +149,7 @@ openai-compatibility:
     type: 'saturate',
     url: `http://127.0.0.1:${target.port}/v1/chat/completions`,
     headers: { 'content-type': 'application/json', authorization: 'Bearer bench-key' },
-    body: JSON.stringify({
-      model: 'bench-model',
-      messages: [
-        { role: 'system', content: 'You are a helpful assistant. Answer briefly.' },
-        { role: 'user', content: 'Write one paragraph about foxes and dogs, for a benchmark.' },
-      ],
-      temperature: 0.7,
-      max_tokens: 256,
-      ...(args.stream ? { stream: true } : {}),
-    }),
+    body: requestBody('bench-model', args.stream, Number(args['body-kb'])),
     connections: Number(args.connections),
     stream: args.stream,
     expectChunks: 20,
@@ -167,22 +166,30 @@ openai-compatibility:
   const file = readdirSync(RESULTS).find((f) => f === name);
   if (!file) throw new Error(`no profile written to ${RESULTS}/${name}`);
   const result = analyse(JSON.parse(readFileSync(join(RESULTS, file), 'utf8')));
-  const top = Number(args.top);
-  const out = [];
-  out.push(`${args.target} CPU profile, ${args.stream ? 'streams' : 'non-stream'} saturation, ${Math.round(r.tally.ok / r.seconds)} req/s; busy ${fmt(result.busyMs, 0)} ms of ${fmt(result.sampledMs, 0)} ms sampled`);
-  out.push('', 'Self time by area (% of busy time):');
-  out.push(table(['area', 'self %'], result.areas.map((a) => [a.area, fmt(a.selfPct, 1)])));
-  out.push('', `Top ${top} functions by self time:`);
-  out.push(table(['function', 'self %', 'incl %', 'where'], result.bySelf.slice(0, top).map((e) => [e.name, fmt(e.selfPct, 1), fmt(e.inclusivePct, 1), e.where])));
-  out.push('', 'cliproxy functions by inclusive time (self time in brackets):');
-  out.push(table(['function', 'incl %', 'self %', 'where'], result.ownByInclusive.slice(0, top).map((e) => [e.name, fmt(e.inclusivePct, 1), fmt(e.selfPct, 1), e.where])));
-  process.stdout.write(`${out.join('\n')}\n\nprofile: ${join(RESULTS, file)}\n`);
+  const title = `${args.target} CPU profile, ${args.stream ? 'streams' : 'non-stream'} saturation, ${Math.round(r.tally.ok / r.seconds)} req/s`;
+  process.stdout.write(`${render(result, title)}\n\nprofile: ${join(RESULTS, file)}\n`);
   const summaryFile = join(RESULTS, `profile-${label}.json`);
   writeFileSync(summaryFile, `${JSON.stringify({ reqPerSec: r.tally.ok / r.seconds, profile: file, ...result, bySelf: result.bySelf.slice(0, 100) }, null, 2)}\n`);
 }
 
+function render(result, title) {
+  const top = Number(args.top);
+  const out = [];
+  out.push(`${title}; busy ${fmt(result.busyMs, 0)} ms of ${fmt(result.sampledMs, 0)} ms sampled`);
+  out.push('', 'Self time by area (% of busy time):');
+  out.push(table(['area', 'self %'], result.areas.map((a) => [a.area, fmt(a.selfPct, 1)])));
+  out.push('', `Top ${top} functions by self time:`);
+  out.push(table(['function', 'self %', 'incl %', 'where'], result.bySelf.slice(0, top).map((e) => [e.name, fmt(e.selfPct, 1), fmt(e.inclusivePct, 1), e.where])));
+  out.push('', 'cliproxy functions by inclusive time:');
+  out.push(table(['function', 'incl %', 'self %', 'where'], result.ownByInclusive.slice(0, top).map((e) => [e.name, fmt(e.inclusivePct, 1), fmt(e.selfPct, 1), e.where])));
+  return out.join('\n');
+}
+
 process.once('exit', stopAll);
-main().catch((err) => {
+const run = args.analyse
+  ? async () => process.stdout.write(`${render(analyse(JSON.parse(readFileSync(args.analyse, 'utf8'))), args.analyse)}\n`)
+  : main;
+run().catch((err) => {
   process.stderr.write(`profile: ${err.stack ?? err}\n`);
   stopAll();
   process.exit(1);

@@ -16,6 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDriver } from './lib/driver-client.mjs';
 import { HELP, parsePlan } from './lib/plan.mjs';
+import { requestBody } from './lib/request.mjs';
 import { cpuMs, machineBusyMs, memoryMb, resetPeak, startCliproxy, startScript, stopAll, treeCpuMs } from './lib/procs.mjs';
 import { checkTargets, renderReport, summarizeRun } from './lib/report.mjs';
 import { median, roundAll, summarize } from './lib/stats.mjs';
@@ -53,19 +54,6 @@ function sourceState() {
   } catch {
     return { commit: 'unknown', srcDirty: false };
   }
-}
-
-function requestBody(model, stream) {
-  return JSON.stringify({
-    model,
-    messages: [
-      { role: 'system', content: 'You are a helpful assistant. Answer briefly.' },
-      { role: 'user', content: 'Write one paragraph about foxes and dogs, for a benchmark.' },
-    ],
-    temperature: 0.7,
-    max_tokens: 256,
-    ...(stream ? { stream: true } : {}),
-  });
 }
 
 function headersFor(target) {
@@ -154,7 +142,7 @@ async function main() {
 
   const jobFor = (phase, target) => {
     const common = { url: `${target.base}/chat/completions`, headers: headersFor(target), timeoutMs: 10_000 };
-    const body = (stream) => requestBody(target.model, stream);
+    const body = (stream) => requestBody(target.model, stream, plan.bodyKb);
     switch (phase) {
       case 'fixed':
         return { ...common, type: 'fixed', rate: plan.fixed.rate, seconds: plan.fixed.seconds, stream: false, body: body(false), maxInflight: 2000 };

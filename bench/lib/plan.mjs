@@ -6,12 +6,14 @@ import { parseArgs } from 'node:util';
 
 export const HELP = `npm run bench -- [options]
 
-  --quick               ~30 s version (2 rounds, short segments)
+  --quick               ~40 s version (2 rounds, short segments)
   --rounds N            interleaved rounds (default 5, quick 2)
   --rate N              fixed offered load, non-stream requests/s (default 500)
   --stream-rate N       fixed offered load for the time-to-first-chunk test, streams/s (default 100)
   --connections N       connections for the saturation tests (default 50)
   --open-streams N      concurrent streams for the memory test (default 1000)
+  --body-kb N           pad each request with earlier conversation turns to ~N KB more
+                        (default 0: a ~0.3 KB request)
   --mock-port N         port of the mock upstream (default: a free one); fix it to start a peer
                         gateway against the mock before the run
   --peer-url URL        OpenAI base URL (…/v1) of another gateway started against the mock
@@ -43,6 +45,7 @@ export function parsePlan(argv) {
       'stream-rate': { type: 'string', default: '100' },
       connections: { type: 'string', default: '50' },
       'open-streams': { type: 'string', default: '1000' },
+      'body-kb': { type: 'string', default: '0' },
       'mock-port': { type: 'string', default: '0' },
       'peer-url': { type: 'string' },
       'peer-key': { type: 'string' },
@@ -76,6 +79,7 @@ export function parsePlan(argv) {
     quick,
     rounds: values.rounds ? int(values.rounds, 'rounds') : quick ? 2 : 5,
     mockPort: int(values['mock-port'], 'mock-port', 0),
+    bodyKb: int(values['body-kb'], 'body-kb', 0),
     out: values.out,
     cli: values.cli,
     peer,
@@ -89,7 +93,7 @@ export function parsePlan(argv) {
     open: {
       count: openStreams,
       rampMs: quick ? 500 : 1000,
-      mode: { chunks: 20, ttfbMs: 0, delayMs: quick ? 50 : 300 },
+      mode: { chunks: 20, ttfbMs: 0, delayMs: quick ? 100 : 300 },
     },
   };
 }

@@ -138,6 +138,7 @@ export function renderReport({ summary, targets, plan, machine, checks }) {
     `cliproxy overhead benchmark: ${plan.quick ? 'quick' : 'full'} run, ${plan.rounds} interleaved rounds, ${machine.date}`,
     `machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.os}, node ${machine.node}; cliproxy at ${machine.source.commit}${machine.source.srcDirty ? ' + uncommitted src/ changes' : ''}${plan.cli ? ` (${plan.cli})` : ''}`,
     `load generator: its own process (bench/driver.mjs: undici for paced runs, autocannon for saturation), sharing the ${machine.cpus} cores with the targets`,
+    `request: chat completion, messages before model (as openai-python sends it), ${plan.bodyKb ? `padded by ~${plan.bodyKb} KB of earlier turns` : '~0.3 KB'}; answer ~1 KB`,
     '',
     `Non-stream, fixed offered load ${plan.fixed.rate} req/s (open loop, evenly paced; latency timed per request, sub-ms)`,
   );
