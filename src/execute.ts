@@ -24,6 +24,8 @@ export interface ExecutePlan {
   readonly body: (target: Target) => string | Buffer;
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal;
+  /** Session id for affinity; set by handlers only when routing.session-affinity is on. */
+  readonly sessionKey?: string;
 }
 
 interface CommittedBase {
@@ -229,23 +231,30 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
   const rounds = 1 + config['request-retry'];
   const perRound = config['max-retry-credentials'] || Infinity;
   const maxWaitMs = config['max-retry-interval'] * 1000;
+  const roundOptions = { strategy: config.routing.strategy, sessionKey: plan.sessionKey };
+  const transientCooldownMs = config['transient-error-cooldown-seconds'] * 1000;
   let attempts = 0;
   let lastError: ProxyError | undefined;
   for (let round = 0; round < rounds; round++) {
     let triedThisRound = 0;
     let retryable = false;
-    for (const cand of rt.balancer.round(plan.pool)) {
+    for (const cand of rt.balancer.round(plan.pool, roundOptions)) {
       if (triedThisRound >= perRound) break;
       triedThisRound++;
       attempts++;
       const result = await attempt(rt, snap, plan, cand, attempts);
       if (result.ok) {
         rt.balancer.recordSuccess(cand.target, cand.credential);
+        if (plan.sessionKey) rt.balancer.affinity.bind(plan.pool, plan.sessionKey, cand, config.routing['session-affinity-ttl'] * 1000);
         return result.committed;
       }
       lastError = result.error;
       if (!result.classified.fault) throw withAttempts(result.error, attempts);
-      rt.balancer.recordFailure(cand.target, cand.credential, result.classified.fault);
+      rt.balancer.recordFailure(cand.target, cand.credential, result.classified.fault, {
+        status: result.error instanceof UpstreamReply ? result.error.status : undefined,
+        message: result.error instanceof UpstreamReply ? `upstream answered ${result.error.status} (${result.classified.fault.kind})` : result.error.message,
+        transientCooldownMs,
+      });
       retryable ||= result.classified.retryable;
     }
     const now = Date.now();

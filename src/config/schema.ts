@@ -44,15 +44,56 @@ const baseUrl = z
 const seconds = (fallback: number) => z.number().positive().default(fallback);
 const count = (fallback: number) => z.number().int().min(0).default(fallback);
 
+/** Routing knobs are optional in the parsed config (defaults live in routing/), so a
+ * management round-trip does not write `priority: 0` into every entry. */
+const priority = z.number().int().optional();
+const weight = z.number().min(0).optional();
+const disableCooling = z.boolean().optional();
+
 export const apiKeyEntrySchema = z.object({
   'api-key': z.preprocess(unsetIfEmpty, z.string().optional()),
   'proxy-url': proxyUrl,
+  priority,
+  weight,
+  'disable-cooling': disableCooling,
 });
+
+export const STRATEGIES = ['round-robin', 'fill-first', 'weighted-round-robin'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+const STRATEGY_ALIASES: Record<string, Strategy> = { rr: 'round-robin', ff: 'fill-first', wrr: 'weighted-round-robin' };
+
+/** `round-robin`, `fill-first`, `weighted-round-robin`, or the short `rr`, `ff`, `wrr`. */
+export const strategySchema = z.preprocess(
+  (v) => (typeof v === 'string' ? (STRATEGY_ALIASES[v.trim().toLowerCase()] ?? v.trim().toLowerCase()) : v),
+  z.enum(STRATEGIES, { error: 'expected round-robin, fill-first or weighted-round-robin (rr, ff, wrr)' }),
+);
+
+const DURATION_UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `90s`, `30m`, `1h`, `1h30m` or a number of seconds → seconds; undefined if malformed. */
+export function parseDuration(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim().toLowerCase();
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (!/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const [, n, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(n) * DURATION_UNITS[unit!]!;
+  return total;
+}
+
+const duration = (fallback: number) =>
+  z.preprocess(
+    (v) => (v === undefined || v === '' ? fallback : (parseDuration(v) ?? v)),
+    z.number({ error: 'expected a duration such as 90s, 30m, 1h, or a number of seconds' }).min(0),
+  );
 
 export const modelSchema = z.object({
   name: z.string().min(1),
   alias: z.preprocess(unsetIfEmpty, z.string().optional()),
   'force-mapping': z.boolean().default(false),
+  /** Share of this pool member under weighted-round-robin (default 1, 0 = never picked). */
+  weight,
 });
 
 export const providerSchema = z
@@ -66,6 +107,8 @@ export const providerSchema = z
         .optional(),
     ),
     disabled: z.boolean().default(false),
+    priority,
+    'disable-cooling': disableCooling,
     'base-url': baseUrl,
     headers: z.record(z.string(), z.coerce.string()).default({}),
     'api-key-entries': z.array(apiKeyEntrySchema).default([]),
@@ -99,6 +142,16 @@ export const configSchema = z.object({
   timeouts: z
     .object({ connect: seconds(10), 'first-byte': seconds(300), idle: seconds(120) })
     .default({ connect: 10, 'first-byte': 300, idle: 120 }),
+  routing: z
+    .object({
+      strategy: strategySchema.default('round-robin'),
+      'session-affinity': z.boolean().default(false),
+      'session-affinity-ttl': duration(3600),
+    })
+    .default({ strategy: 'round-robin', 'session-affinity': false, 'session-affinity-ttl': 3600 }),
+  'disable-cooling': z.boolean().default(false),
+  /** Cooldown after a 5xx or network failure (CLI Proxy API's key); 0 = none. */
+  'transient-error-cooldown-seconds': z.number().min(0).default(60),
   'openai-compatibility': z.preprocess((v) => v ?? [], z.array(providerSchema)),
 });
 

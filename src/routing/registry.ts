@@ -18,6 +18,12 @@ export interface Credential {
   readonly headers: Readonly<Record<string, string>>;
   /** Stable across reloads while provider, key and proxy stay the same: keys balancer state. */
   readonly stateKey: string;
+  /** Higher tiers are tried first (the entry's own, else the provider's, else 0). */
+  readonly priority: number;
+  /** Share under weighted-round-robin (default 1; 0 = never picked). */
+  readonly weight: number;
+  /** Failures do not cool this credential down (key, else provider, else global setting). */
+  readonly disableCooling: boolean;
 }
 
 export interface Provider {
@@ -34,8 +40,22 @@ export interface Target {
   readonly provider: Provider;
   readonly upstreamModel: string;
   readonly forceMapping: boolean;
+  /** Share of the pool under weighted-round-robin (default 1). */
+  readonly weight: number;
   /** Stable across reloads: keys the member's credential cursor. */
   readonly key: string;
+}
+
+/** A pool member with those of its credentials that belong to one priority tier. */
+export interface TierMember {
+  readonly target: Target;
+  readonly credentials: readonly Credential[];
+}
+
+/** The candidates of one priority; tiers are tried from the highest priority down. */
+export interface Tier {
+  readonly priority: number;
+  readonly members: readonly TierMember[];
 }
 
 export interface Pool {
@@ -43,6 +63,8 @@ export interface Pool {
   readonly id: string;
   readonly ownedBy: string;
   readonly members: readonly Target[];
+  /** Members grouped by credential priority, highest first. */
+  readonly tiers: readonly Tier[];
 }
 
 export interface Registry {
@@ -61,12 +83,14 @@ function effectiveProxy(own: string | undefined, global: string | undefined): st
   return chosen === undefined || chosen === 'direct' || chosen === 'none' ? undefined : chosen;
 }
 
-function buildProvider(p: ProviderConfig, globalProxy: string | undefined): Provider {
+function buildProvider(p: ProviderConfig, config: Config): Provider {
+  const globalProxy = config['proxy-url'];
   const baseHeaders: Record<string, string> = { 'user-agent': USER_AGENT };
   for (const [name, value] of Object.entries(p.headers)) baseHeaders[name.toLowerCase()] = value;
   baseHeaders['content-type'] = 'application/json';
   // A provider without keys still gets one credential: requests without Authorization (Ollama, vLLM).
   const entries = p['api-key-entries'].length > 0 ? p['api-key-entries'] : [{ 'api-key': undefined, 'proxy-url': undefined }];
+  const providerCooling = p['disable-cooling'] ?? config['disable-cooling'];
   const credentials = entries.map((entry, index): Credential => {
     const apiKey = entry['api-key'];
     const proxyUrl = effectiveProxy(entry['proxy-url'], globalProxy);
@@ -77,7 +101,10 @@ function buildProvider(p: ProviderConfig, globalProxy: string | undefined): Prov
       apiKey,
       proxyUrl,
       headers,
-      stateKey: `${p.name}\u0000${apiKey ?? ''}\u0000${index}`,
+      stateKey: `${p.name}\u0000${apiKey ?? ''}\u0000${proxyUrl ?? ''}`,
+      priority: ('priority' in entry ? entry.priority : undefined) ?? p.priority ?? 0,
+      weight: ('weight' in entry ? entry.weight : undefined) ?? 1,
+      disableCooling: ('disable-cooling' in entry ? entry['disable-cooling'] : undefined) ?? providerCooling,
     };
   });
   const url = new URL(p['base-url']);
@@ -86,12 +113,12 @@ function buildProvider(p: ProviderConfig, globalProxy: string | undefined): Prov
 
 /** Builds the model table: prefixes, aliases, pools, exclusions and disabled providers applied. */
 export function buildRegistry(config: Config, now = Date.now()): Registry {
-  const pools = new Map<string, { id: string; ownedBy: string; members: Target[] }>();
+  const pools = new Map<string, { id: string; ownedBy: string; members: Target[]; tiers: Tier[] }>();
   const list: Pool[] = [];
   for (const p of config['openai-compatibility']) {
     if (p.disabled) continue;
     const excluded = compileWildcards(p['excluded-models']);
-    const provider = buildProvider(p, config['proxy-url']);
+    const provider = buildProvider(p, config);
     for (const m of p.models) {
       const visible = m.alias ?? m.name;
       if (excluded(m.name) || excluded(visible)) continue;
@@ -99,7 +126,7 @@ export function buildRegistry(config: Config, now = Date.now()): Registry {
       const lookup = id.toLowerCase();
       let pool = pools.get(lookup);
       if (!pool) {
-        pool = { id, ownedBy: p.name, members: [] };
+        pool = { id, ownedBy: p.name, members: [], tiers: [] };
         pools.set(lookup, pool);
         list.push(pool);
       }
@@ -107,11 +134,26 @@ export function buildRegistry(config: Config, now = Date.now()): Registry {
         provider,
         upstreamModel: m.name,
         forceMapping: m['force-mapping'],
+        weight: m.weight ?? 1,
         key: `${p.name}\u0000${m.name}`,
       });
     }
   }
+  for (const pool of pools.values()) pool.tiers = buildTiers(pool.members);
   return { pools, list, created: Math.floor(now / 1000) };
+}
+
+function buildTiers(members: readonly Target[]): Tier[] {
+  const priorities = new Set<number>();
+  for (const t of members) for (const c of t.provider.credentials) priorities.add(c.priority);
+  return [...priorities]
+    .sort((a, b) => b - a)
+    .map((priority) => ({
+      priority,
+      members: members
+        .map((target) => ({ target, credentials: target.provider.credentials.filter((c) => c.priority === priority) }))
+        .filter((m) => m.credentials.length > 0),
+    }));
 }
 
 /** Looks a client-visible model id up, case-insensitively. */

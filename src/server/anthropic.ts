@@ -6,6 +6,7 @@
  * format when the request carries `anthropic-version` (every Anthropic SDK sends it).
  */
 import { ProxyError, UpstreamReply } from '../errors.js';
+import { sessionKeyOf } from '../routing/affinity.js';
 import { execute, type Committed, type CommittedBody } from '../execute.js';
 import { resolvePool, type Pool, type Target } from '../routing/registry.js';
 import type { ModelInfo } from '../translate/anthropic-messages.js';
@@ -63,7 +64,8 @@ function rejectsReasoning(err: unknown): boolean {
 function run(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: AbortSignal): Promise<Committed> {
   const text = JSON.stringify(chat);
   const body = (target: Target) => (target.upstreamModel === chat.model ? text : renameModel(text, target.upstreamModel));
-  return execute(ctx.rt, ctx.snap, { pool, path: '/chat/completions', stream: chat.stream === true, body, signal });
+  const sessionKey = ctx.snap.config.routing['session-affinity'] ? sessionKeyOf(chat as unknown as Record<string, unknown>, ctx.req.headers) : undefined;
+  return execute(ctx.rt, ctx.snap, { pool, path: '/chat/completions', stream: chat.stream === true, body, signal, sessionKey });
 }
 
 /** POST /v1/messages */

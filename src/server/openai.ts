@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { ProxyError, badRequest } from '../errors.js';
 import { execute, type Committed } from '../execute.js';
+import { sessionKeyOf } from '../routing/affinity.js';
 import { resolvePool, type Pool, type Registry, type Target } from '../routing/registry.js';
 import { renameModel } from '../upstream/rewrite.js';
 import { readJsonBody } from './body.js';
@@ -104,7 +105,8 @@ export async function handleProxy(ctx: RequestContext, upstreamPath: string): Pr
   const stream = json.stream === true;
   const requested = json.model as string;
   const body = (target: Target) => (target.upstreamModel === requested ? raw : renameModel(raw, target.upstreamModel));
-  const committed = await execute(ctx.rt, ctx.snap, { pool, path: upstreamPath, stream, body, signal: clientSignal(ctx.res) });
+  const sessionKey = ctx.snap.config.routing['session-affinity'] ? sessionKeyOf(json, ctx.req.headers) : undefined;
+  const committed = await execute(ctx.rt, ctx.snap, { pool, path: upstreamPath, stream, body, signal: clientSignal(ctx.res), sessionKey });
   const headers = passthroughHeaders(committed.headers, { ...ctx.headers, ...routingHeaders(ctx, committed) });
   const mapBack = committed.target.forceMapping;
   if (committed.kind === 'body') {
