@@ -10,13 +10,14 @@ import { sendJson, type RequestContext } from './context.js';
 import { ManagementError, type ManagementRequest, type Reply, type Routes } from './management-common.js';
 import { isLoopback, ManagementGuard } from './management-guard.js';
 import { providerRoutes } from './management-providers.js';
+import { routingRoutes } from './management-routing.js';
 import { settingsRoutes } from './management-settings.js';
 
 export const MANAGEMENT_PREFIX = '/v0/management';
 /** Management bodies are config documents; 4 MiB is far above any real one. */
 const BODY_LIMIT = 4 * 1024 * 1024;
 
-const routes: Routes = { ...providerRoutes, ...settingsRoutes };
+const routes: Routes = { ...providerRoutes, ...settingsRoutes, ...routingRoutes };
 
 export interface ManagementOptions {
   /** Accepted besides `remote-management.secret-key`; defaults to the MANAGEMENT_PASSWORD environment variable. */
