@@ -26,6 +26,16 @@ export interface ExecutePlan {
   readonly signal: AbortSignal;
   /** Session id for affinity; set by handlers only when routing.session-affinity is on. */
   readonly sessionKey?: string;
+  /** Where upstream wait and attempts are added up (the request's timing, for metrics and the overhead header). */
+  readonly timing?: AttemptSink;
+}
+
+/** Time waiting on upstreams, so that the gateway's own time (overhead) can be told apart. */
+export interface AttemptSink {
+  upstreamMs: number;
+  attempts: number;
+  /** Called per attempt only when set (request logs). */
+  onAttempt?: (provider: string, model: string, credential: number, key: string | undefined, outcome: number | string, ms: number) => void;
 }
 
 interface CommittedBase {
@@ -139,7 +149,8 @@ async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedB
 
 async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Candidate, attempts: number): Promise<AttemptResult> {
   const { target, credential } = cand;
-  const started = performance.now();
+  const requestBody = plan.body(target);
+  const started = performance.now(); // upstream wait starts here (building the body is our own time)
   const providerName = target.provider.name;
   let response: UpstreamResponse;
   try {
@@ -148,7 +159,7 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
       target,
       credential,
       path: plan.path,
-      body: plan.body(target),
+      body: requestBody,
       stream: plan.stream,
       signal: plan.signal,
       firstByteMs: snap.timeoutsMs.firstByte,
@@ -157,7 +168,7 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
   } catch (err) {
     if (plan.signal.aborted) throw new ClientGone();
     const { timeout, reason } = describeNetworkError(err);
-    logAttempt(rt, cand, reason, started);
+    endAttempt(rt, plan, cand, reason, started);
     return transientFailure(timeout ? 504 : 502, timeout ? 'upstream_timeout' : 'upstream_unreachable', `upstream ${providerName}: ${reason}`);
   }
   const base = { target, credential, attempts };
@@ -165,18 +176,18 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
     const status = response.statusCode;
     if (status >= 400) {
       const body = await readBody(response.body, ERROR_BODY_LIMIT);
-      logAttempt(rt, cand, status, started);
+      endAttempt(rt, plan, cand, status, started);
       const contentType = response.headers['content-type'];
       const reply = new UpstreamReply(status, body, typeof contentType === 'string' ? contentType : undefined, relayedHeaders(response.headers));
       return { ok: false, error: reply, classified: classifyStatus(status, body, response.headers['retry-after']) };
     }
     if (plan.stream && isEventStream(response.headers)) {
       const result = await bootstrapStream(response, base, providerName);
-      logAttempt(rt, cand, result.ok ? status : result.error.status, started);
+      endAttempt(rt, plan, cand, result.ok ? status : result.error.status, started);
       return result;
     }
     const body = await readBody(response.body);
-    logAttempt(rt, cand, status, started);
+    endAttempt(rt, plan, cand, status, started);
     if (isJson(response.headers) && !isCompleteJson(body)) {
       return transientFailure(502, 'upstream_invalid_response', `upstream ${providerName} returned an incomplete or invalid JSON body (${body.length} bytes)`);
     }
@@ -185,7 +196,7 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
     response.body.destroy();
     if (plan.signal.aborted) throw new ClientGone();
     const { timeout, reason } = describeNetworkError(err);
-    logAttempt(rt, cand, reason, started);
+    endAttempt(rt, plan, cand, reason, started);
     return transientFailure(timeout ? 504 : 502, timeout ? 'upstream_timeout' : 'upstream_error', `upstream ${providerName}: ${reason} while reading the response`);
   }
 }
@@ -199,7 +210,15 @@ function isCompleteJson(body: Buffer): boolean {
   }
 }
 
-function logAttempt(rt: Runtime, cand: Candidate, outcome: number | string, started: number): void {
+/** Called where waiting on the upstream ends: adds the wait to the request's timing, logs in debug. */
+function endAttempt(rt: Runtime, plan: ExecutePlan, cand: Candidate, outcome: number | string, started: number): void {
+  const ms = performance.now() - started;
+  const timing = plan.timing;
+  if (timing) {
+    timing.upstreamMs += ms;
+    timing.attempts++;
+    timing.onAttempt?.(cand.target.provider.name, cand.target.upstreamModel, cand.credential.index, cand.credential.apiKey, outcome, ms);
+  }
   if (!rt.log.isLevelEnabled('debug')) return;
   rt.log.debug(
     {
@@ -208,7 +227,7 @@ function logAttempt(rt: Runtime, cand: Candidate, outcome: number | string, star
       credential: cand.credential.id,
       key: maskSecret(cand.credential.apiKey),
       outcome,
-      ms: Math.round(performance.now() - started),
+      ms: Math.round(ms),
     },
     'upstream attempt',
   );
@@ -269,11 +288,14 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
       if (release !== undefined) throw cooldownError(plan.pool, release, now);
       break;
     }
+    const sleptAt = performance.now();
     try {
       await sleep(release - now, undefined, { signal: plan.signal });
     } catch {
       throw new ClientGone();
     }
+    // Waiting for a cooling upstream is not the gateway's own time.
+    if (plan.timing) plan.timing.upstreamMs += performance.now() - sleptAt;
   }
   if (lastError) throw withAttempts(lastError, attempts);
   const release = rt.balancer.soonestRelease(plan.pool);

@@ -12,7 +12,10 @@ import { createLogger, type Logger } from './observe/logger.js';
 import { Balancer } from './routing/balancer.js';
 import type { Runtime } from './runtime.js';
 import { createRequestListener } from './server/app.js';
-import { createManagement, type ManagementOptions } from './server/management.js';
+import { createManagement, managementGuard, type ManagementOptions } from './server/management.js';
+import { createObservabilityRoutes } from './server/observability.js';
+import { Observability } from './observe/observability.js';
+import { ObservedResponse } from './observe/response.js';
 import { Dispatchers } from './upstream/dispatchers.js';
 
 export interface GatewayOptions {
@@ -54,7 +57,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const store = new ConfigStore(loaded, options.configPath);
   const balancer = new Balancer();
   const dispatchers = new Dispatchers();
-  const runtime: Runtime = { store, balancer, dispatchers, log };
+  const observe = await Observability.create({ store, balancer, log });
+  const runtime: Runtime = { store, balancer, dispatchers, log, observe };
   store.onSwap((next) => {
     balancer.retain(next.registry.list);
     const proxies = new Set<string | undefined>([undefined]);
@@ -66,6 +70,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // A plaintext management secret is replaced by its bcrypt hash before anything is served.
   await editor.ensureSecretHashed();
 
+  const guard = managementGuard(options.management);
   const server = createServer(
     {
       headersTimeout: options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
@@ -73,8 +78,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       connectionsCheckingInterval: Math.min(30_000, Math.max(100, (options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS) / 4)),
       requestTimeout: 0,
       keepAliveTimeout: 65_000,
+      // Stamps x-cliproxy-overhead-ms on every answer when its headers go out.
+      ServerResponse: ObservedResponse,
     },
-    createRequestListener({ rt: runtime, mounts: [createManagement(editor, options.management)] }),
+    createRequestListener({ rt: runtime, mounts: [createObservabilityRoutes(guard), createManagement(editor, options.management, guard)] }),
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // Malformed requests, header floods (431), header timeouts (408): answer if we still can.
@@ -91,6 +98,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       server.off('error', reject);
       resolve();
     });
+  }).catch(async (err: unknown) => {
+    await observe.close();
+    throw err;
   });
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -107,6 +117,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await closed;
       clearTimeout(deadline);
       await dispatchers.close();
+      await observe.close(); // flushes usage records of the requests just drained
     })();
     return closing;
   }

@@ -1,6 +1,7 @@
 /** The long-lived services a request uses besides its snapshot. */
 import type { ConfigStore } from './config/store.js';
 import type { Logger } from './observe/logger.js';
+import type { Observability } from './observe/observability.js';
 import type { Balancer } from './routing/balancer.js';
 import type { Dispatchers } from './upstream/dispatchers.js';
 
@@ -9,4 +10,6 @@ export interface Runtime {
   readonly balancer: Balancer;
   readonly dispatchers: Dispatchers;
   readonly log: Logger;
+  /** Metrics, usage statistics, request logs, access log. */
+  readonly observe: Observability;
 }

@@ -152,6 +152,15 @@ export const configSchema = z.object({
   'disable-cooling': z.boolean().default(false),
   /** Cooldown after a 5xx or network failure (CLI Proxy API's key); 0 = none. */
   'transient-error-cooldown-seconds': z.number().min(0).default(60),
+  /** Observability: usage records in SQLite (usage-db, default usage.db beside config.yaml). */
+  'usage-statistics-enabled': z.boolean().default(false),
+  'usage-db': z.preprocess(unsetIfEmpty, z.string().optional()),
+  /** One file per request under logs-dir (default logs/ beside config.yaml); 0 MB = no size cap. */
+  'request-log': z.boolean().default(false),
+  'logs-dir': z.preprocess(unsetIfEmpty, z.string().optional()),
+  'logs-max-total-size-mb': z.number().min(0).default(0),
+  /** GET /metrics needs the management secret unless public. */
+  metrics: z.object({ public: z.boolean().default(false) }).default({ public: false }),
   'openai-compatibility': z.preprocess((v) => v ?? [], z.array(providerSchema)),
 });
 

@@ -14,6 +14,7 @@ import { messageToEvents, streamToClient, toClient, toUpstream } from '../transl
 import { estimateInputTokens } from '../translate/anthropic-tokens.js';
 import type { ChatCompletion, ChatRequest } from '../translate/openai-chat.js';
 import { renameModel } from '../upstream/rewrite.js';
+import { normalizeUsage } from '../observe/usage.js';
 import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
 import { anthropicErrorEvent } from './errors.js';
@@ -65,13 +66,14 @@ function run(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: AbortSi
   const text = JSON.stringify(chat);
   const body = (target: Target) => (target.upstreamModel === chat.model ? text : renameModel(text, target.upstreamModel));
   const sessionKey = ctx.snap.config.routing['session-affinity'] ? sessionKeyOf(chat as unknown as Record<string, unknown>, ctx.req.headers) : undefined;
-  return execute(ctx.rt, ctx.snap, { pool, path: '/chat/completions', stream: chat.stream === true, body, signal, sessionKey });
+  return execute(ctx.rt, ctx.snap, { pool, path: '/chat/completions', stream: chat.stream === true, body, signal, sessionKey, timing: ctx.timing });
 }
 
 /** POST /v1/messages */
 export async function handleMessages(ctx: RequestContext): Promise<void> {
   ctx.headers['request-id'] = ctx.requestId;
-  const { json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
+  const { raw, json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
+  ctx.requestLog?.requestBody(raw);
   const pool = resolveRequestModel(ctx, json);
   const model = json.model as string;
   const chat = toUpstream(json, model);
@@ -94,10 +96,13 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
     ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
     ctx.res.flushHeaders();
     const mapper = streamToClient({ model, id, inputTokens, errorEvent: anthropicErrorEvent, pingEveryMs: PING_EVERY_MS });
-    await relayStream(ctx.res, committed, { mapper, errorEvent: anthropicErrorEvent });
+    // toUpstream asks for the usage chunk; the client always gets usage (in message_delta).
+    await relayStream(ctx.res, committed, { mapper, errorEvent: anthropicErrorEvent, tap: ctx.rt.observe.streamTap(ctx, false) });
     return;
   }
-  const message = toClient(parseCompletion(committed), { model, id, inputTokens });
+  const completion = parseCompletion(committed);
+  ctx.info.usage = normalizeUsage(completion.usage);
+  const message = toClient(completion, { model, id, inputTokens });
   if (!stream) return sendJson(ctx, 200, message, headers);
   // Asked for a stream, got a plain answer (the upstream ignores `stream`): send it as events.
   ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });

@@ -14,6 +14,7 @@ import { handleAnthropicModel, handleAnthropicModels, handleCountTokens, handleM
 import { sendError, toProxyError } from './errors.js';
 import { handleGetModel, handleListModels, handleProxy } from './openai.js';
 import { VERSION } from '../version.js';
+import { newTiming } from '../observe/response.js';
 
 /** A sub-application mounted under a path prefix (management, metrics, ...). */
 export type Mount = (ctx: RequestContext) => Promise<boolean> | boolean;
@@ -81,6 +82,7 @@ export function createRequestListener(options: AppOptions): (req: IncomingMessag
   return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
+    const started = performance.now();
     const ctx: RequestContext = {
       req,
       res,
@@ -89,13 +91,15 @@ export function createRequestListener(options: AppOptions): (req: IncomingMessag
       snap: rt.store.current(),
       rt,
       requestId: randomUUID(),
-      started: performance.now(),
+      started,
       headers: {},
       info: {},
+      timing: newTiming(started),
     };
     ctx.headers['x-request-id'] = ctx.requestId;
     ctx.headers['access-control-allow-origin'] = '*';
-    ctx.headers['access-control-expose-headers'] = 'x-request-id, x-cliproxy-provider, x-cliproxy-attempts, retry-after';
+    ctx.headers['access-control-expose-headers'] = 'x-request-id, x-cliproxy-provider, x-cliproxy-attempts, x-cliproxy-overhead-ms, retry-after';
+    rt.observe.begin(ctx);
     handle(ctx, mounts).catch((err) => fail(ctx, err));
   };
 }

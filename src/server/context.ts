@@ -2,6 +2,9 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Snapshot } from '../config/store.js';
 import type { Runtime } from '../runtime.js';
+import type { RequestLog } from '../observe/request-log.js';
+import type { Timing } from '../observe/response.js';
+import type { Usage } from '../observe/usage.js';
 
 export interface RequestContext {
   readonly req: IncomingMessage;
@@ -16,8 +19,30 @@ export interface RequestContext {
   readonly started: number;
   /** Headers every answer carries (request id, CORS); handlers add to them. */
   readonly headers: Record<string, string>;
-  /** Filled by handlers for the access log. */
-  readonly info: { model?: string; provider?: string; attempts?: number; /** index of the client key, -1 when open */ client?: number };
+  /** Filled by handlers for the access log, metrics and usage statistics. */
+  readonly info: RequestInfo;
+  /** Upstream wait and overhead (observe/response.ts); passed to execute() as its AttemptSink. */
+  readonly timing: Timing;
+  /** This request's log file, only when request-log is on. */
+  requestLog?: RequestLog;
+}
+
+export interface RequestInfo {
+  /** The model as the client named it. */
+  model?: string;
+  /** The client-visible id it resolved to (bounded: safe as a metrics label). */
+  alias?: string;
+  provider?: string;
+  upstreamModel?: string;
+  /** Index of the upstream credential that answered. */
+  credential?: number;
+  attempts?: number;
+  /** index of the client key, -1 when open */
+  client?: number;
+  /** Token usage reported by the upstream. */
+  usage?: Usage;
+  /** Set when a stream was relayed: how it ended. */
+  stream?: 'open' | 'complete' | 'client-gone' | 'upstream-error';
 }
 
 export function sendJson(ctx: RequestContext, status: number, value: unknown, extra?: OutgoingHttpHeaders): void {

@@ -71,12 +71,16 @@ function send(ctx: RequestContext, status: number, reply: Reply): void {
   ctx.res.end(reply.text);
 }
 
-/** The /v0/management mount. */
-export function createManagement(editor: ConfigEditor, options: ManagementOptions = {}): Mount {
-  const guard = new ManagementGuard({
+/** The guard of the management API; shared with /metrics and the usage routes (one ban list). */
+export function managementGuard(options: ManagementOptions = {}): ManagementGuard {
+  return new ManagementGuard({
     password: options.password ?? (process.env.MANAGEMENT_PASSWORD || undefined),
     isLocal: options.isLocal ?? isLoopback,
   });
+}
+
+/** The /v0/management mount. */
+export function createManagement(editor: ConfigEditor, options: ManagementOptions = {}, guard = managementGuard(options)): Mount {
   return async (ctx) => {
     if (ctx.path !== MANAGEMENT_PREFIX && !ctx.path.startsWith(`${MANAGEMENT_PREFIX}/`)) return false;
     try {

@@ -4,11 +4,12 @@
  * upstream sent them (with `model` mapped back when force-mapping is on).
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { ProxyError, badRequest } from '../errors.js';
+import { ProxyError, UpstreamReply, badRequest } from '../errors.js';
 import { execute, type Committed } from '../execute.js';
 import { sessionKeyOf } from '../routing/affinity.js';
 import { resolvePool, type Pool, type Registry, type Target } from '../routing/registry.js';
 import { renameModel } from '../upstream/rewrite.js';
+import { rejectsStreamOptions, requestStreamUsage, usageFromBody } from '../observe/usage.js';
 import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
 import { openaiErrorBody } from './errors.js';
@@ -47,6 +48,7 @@ export function resolveRequestModel(ctx: RequestContext, json: Record<string, un
   ctx.info.model = model;
   const pool = resolvePool(ctx.snap.registry, model);
   if (!pool) throw modelNotFound(model);
+  ctx.info.alias = pool.id;
   return pool;
 }
 
@@ -69,6 +71,8 @@ export function passthroughHeaders(upstream: IncomingHttpHeaders | Record<string
 /** Response headers that say how the request was routed: provider and credential index, never the key. */
 export function routingHeaders(ctx: RequestContext, committed: Committed): Record<string, string> {
   ctx.info.provider = committed.target.provider.name;
+  ctx.info.upstreamModel = committed.target.upstreamModel;
+  ctx.info.credential = committed.credential.index;
   ctx.info.attempts = committed.attempts;
   return {
     'x-cliproxy-provider': committed.target.provider.name,
@@ -97,6 +101,7 @@ function forceMappingMapper(visibleId: string): EventMapper {
 /** POST /v1/chat/completions, /v1/completions, /v1/embeddings. */
 export async function handleProxy(ctx: RequestContext, upstreamPath: string): Promise<void> {
   const { raw, json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
+  ctx.requestLog?.requestBody(raw);
   const required = REQUIRED_ARRAYS[upstreamPath];
   if (required && !Array.isArray(json[required])) {
     throw badRequest(`"${required}" must be an array`, `invalid_${required}`);
@@ -104,12 +109,29 @@ export async function handleProxy(ctx: RequestContext, upstreamPath: string): Pr
   const pool = resolveRequestModel(ctx, json);
   const stream = json.stream === true;
   const requested = json.model as string;
-  const body = (target: Target) => (target.upstreamModel === requested ? raw : renameModel(raw, target.upstreamModel));
   const sessionKey = ctx.snap.config.routing['session-affinity'] ? sessionKeyOf(json, ctx.req.headers) : undefined;
-  const committed = await execute(ctx.rt, ctx.snap, { pool, path: upstreamPath, stream, body, signal: clientSignal(ctx.res), sessionKey });
+  const signal = clientSignal(ctx.res);
+  const run = (text: string) => {
+    const body = (target: Target) => (target.upstreamModel === requested ? text : renameModel(text, target.upstreamModel));
+    return execute(ctx.rt, ctx.snap, { pool, path: upstreamPath, stream, body, signal, sessionKey, timing: ctx.timing });
+  };
+  // Streams: ask for the final usage chunk (usage statistics, token metrics); it reaches the
+  // client only if the client asked for it too.
+  const usage = stream && upstreamPath !== '/embeddings' ? requestStreamUsage(raw, json) : undefined;
+  let strip = usage !== undefined && !usage.clientAsked;
+  let committed: Committed;
+  try {
+    committed = await run(usage?.body ?? raw);
+  } catch (err) {
+    // An upstream that refuses stream_options gets the client's body as it was.
+    if (!strip || !(err instanceof UpstreamReply) || !rejectsStreamOptions(err.status, err.body)) throw err;
+    strip = false;
+    committed = await run(raw);
+  }
   const headers = passthroughHeaders(committed.headers, { ...ctx.headers, ...routingHeaders(ctx, committed) });
   const mapBack = committed.target.forceMapping;
   if (committed.kind === 'body') {
+    ctx.info.usage = usageFromBody(committed.body);
     const out = mapBack ? Buffer.from(renameModel(committed.body.toString('utf8'), pool.id)) : committed.body;
     headers['content-length'] = out.length;
     ctx.res.writeHead(committed.status, headers);
@@ -118,5 +140,6 @@ export async function handleProxy(ctx: RequestContext, upstreamPath: string): Pr
   }
   ctx.res.writeHead(committed.status, Object.assign(headers, SSE_HEADERS));
   ctx.res.flushHeaders();
-  await relayStream(ctx.res, committed, { mapper: mapBack ? forceMappingMapper(pool.id) : undefined, errorEvent: openaiErrorEvent });
+  const tap = ctx.rt.observe.streamTap(ctx, strip);
+  await relayStream(ctx.res, committed, { mapper: mapBack ? forceMappingMapper(pool.id) : undefined, errorEvent: openaiErrorEvent, tap });
 }

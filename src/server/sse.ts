@@ -23,10 +23,22 @@ export interface EventMapper {
   readonly keepAlive?: { readonly everyMs: number; text(): string };
 }
 
+export type RelayOutcome = 'complete' | 'client-gone' | 'upstream-error';
+
+/** Sees the upstream's bytes before they are relayed (usage statistics; observe/usage.ts). */
+export interface StreamTap {
+  /** The bytes to relay for one upstream chunk. */
+  chunk(chunk: Buffer): Buffer;
+  /** Bytes still held when the upstream ended cleanly. */
+  flush(): Buffer | undefined;
+  end(outcome: RelayOutcome): void;
+}
+
 export interface RelayOptions {
   readonly mapper?: EventMapper;
   /** Wire text of an error event in the client's format. */
   readonly errorEvent: (error: ProxyError) => string;
+  readonly tap?: StreamTap;
 }
 
 /** Wraps a mapper so that raw upstream chunks are parsed into events first. */
@@ -50,8 +62,15 @@ async function write(res: ServerResponse, data: Buffer | string): Promise<boolea
 }
 
 /** Returns 'complete', 'client-gone' or 'upstream-error' (after telling the client). */
-export async function relayStream(res: ServerResponse, stream: CommittedStream, options: RelayOptions): Promise<'complete' | 'client-gone' | 'upstream-error'> {
+export async function relayStream(res: ServerResponse, stream: CommittedStream, options: RelayOptions): Promise<RelayOutcome> {
+  const outcome = await relay(res, stream, options);
+  options.tap?.end(outcome);
+  return outcome;
+}
+
+async function relay(res: ServerResponse, stream: CommittedStream, options: RelayOptions): Promise<RelayOutcome> {
   const map = options.mapper ? chunkMapper(options.mapper) : undefined;
+  const tap = options.tap;
   const onClose = () => {
     if (!res.writableFinished) stream.abort();
   };
@@ -76,7 +95,8 @@ export async function relayStream(res: ServerResponse, stream: CommittedStream, 
       }, keepAlive.everyMs).unref()
     : undefined;
   try {
-    for (const chunk of stream.prelude) {
+    for (const raw of stream.prelude) {
+      const chunk = tap ? tap.chunk(raw) : raw;
       if (!(await send(map ? map(chunk) : chunk))) return gone();
     }
     for (;;) {
@@ -91,8 +111,11 @@ export async function relayStream(res: ServerResponse, stream: CommittedStream, 
         return 'upstream-error';
       }
       if (next.done) break;
-      if (!(await send(map ? map(next.value) : next.value))) return gone();
+      const chunk = tap ? tap.chunk(next.value) : next.value;
+      if (!(await send(map ? map(chunk) : chunk))) return gone();
     }
+    const rest = tap?.flush();
+    if (rest && !(await send(map ? map(rest) : rest))) return gone();
     res.end(options.mapper ? options.mapper.end() : undefined);
     return 'complete';
   } finally {
