@@ -129,7 +129,11 @@ function lastEventEnd(buf: Buffer): number {
   const n = buf.length;
   // Fast path: upstreams write whole events, so a chunk nearly always ends with one.
   if (n >= 2 && buf[n - 1] === 10 && (buf[n - 2] === 10 || (n >= 4 && buf[n - 2] === 13 && buf[n - 3] === 10))) return n;
-  return Math.max(buf.lastIndexOf('\n\n') + 2, buf.lastIndexOf('\n\r\n') + 3, buf.lastIndexOf('\r\r') + 2, 0);
+  const after = (needle: string) => {
+    const at = buf.lastIndexOf(needle);
+    return at < 0 ? 0 : at + needle.length;
+  };
+  return Math.max(after('\n\n'), after('\n\r\n'), after('\r\r'));
 }
 
 /**
