@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { startDriver } from './lib/driver-client.mjs';
 import { HELP, parsePlan } from './lib/plan.mjs';
 import { requestBody } from './lib/request.mjs';
-import { cpuMs, machineBusyMs, memoryMb, resetPeak, startCliproxy, startScript, stopAll, treeCpuMs } from './lib/procs.mjs';
+import { cpuMs, machineBusyMs, memoryMb, resetPeak, startCliproxy, startScript, stopAll, stopChild, treeCpuMs } from './lib/procs.mjs';
 import { checkTargets, renderReport, summarizeRun } from './lib/report.mjs';
 import { median, roundAll, summarize } from './lib/stats.mjs';
 
@@ -127,7 +127,6 @@ async function main() {
   const configPath = join(dir, 'config.yaml');
   writeFileSync(configPath, cliproxyConfig(mockBase));
   const cp = await startCliproxy({ cli: CLI, configPath, lifetimeMs, cwd: dir });
-  const cliproxyIdleRss = memoryMb(cp.pid).rss;
   const driver = await startDriver(lifetimeMs);
 
   const targets = [
@@ -136,8 +135,6 @@ async function main() {
     { name: 'cliproxy', base: `http://127.0.0.1:${cp.port}/v1`, pid: cp.pid, model: 'bench-model', key: CLIENT_KEY },
   ];
   if (plan.peer) targets.push({ ...plan.peer });
-  const idleRss = { floor: memoryMb(floor.pid).rss, cliproxy: cliproxyIdleRss };
-  if (plan.peer?.pid) idleRss[plan.peer.name] = memoryMb(plan.peer.pid).rss;
   log(`  mock ${mockBase} (pid ${mock.pid}), floor :${floor.port} (pid ${floor.pid}), cliproxy :${cp.port} (pid ${cp.pid}), load generator pid ${driver.pid}`);
 
   const jobFor = (phase, target) => {
@@ -158,6 +155,12 @@ async function main() {
   };
   const modeOf = { fixed: undefined, saturate: undefined, ttfc: plan.ttfc.mode, streams: plan.streams.mode };
   const setMode = (mode) => mockCall(mockBase, '/_bench/mode', mode);
+  /** A new process of the same proxy (floor or cliproxy); undefined for a peer (measured in place). */
+  const startFresh = (t) => {
+    if (t.name === 'floor') return startScript(new URL('./floor-proxy.mjs', import.meta.url), ['--upstream', mockBase], { name: 'floor (fresh)', lifetimeMs });
+    if (t.name === 'cliproxy') return startCliproxy({ cli: CLI, configPath, lifetimeMs, cwd: dir });
+    return undefined;
+  };
 
   // Sanity: one answer and one stream through every target, or stop here with the reason.
   await setMode(plan.ttfc.mode);
@@ -168,46 +171,6 @@ async function main() {
         throw new Error(`${t.name} fails a ${phase === 'fixed' ? 'non-stream request' : 'stream'}: ${JSON.stringify(r.tally)}`);
       }
     }
-  }
-
-  // Many streams open at once, on processes that have only served the sanity checks so far: the
-  // peak memory 1,000 streams cost (the saturation rounds later grow V8's heap on their own; the
-  // whole run's peak is reported too). Direct would only measure the mock.
-  await setMode(plan.open.mode);
-  const open = {};
-  const lifeMs = plan.open.mode.chunks * plan.open.mode.delayMs;
-  for (const t of targets.filter((x) => x.name !== 'direct')) {
-    const before = t.pid ? memoryMb(t.pid) : undefined;
-    const peakReset = t.pid ? resetPeak(t.pid) : false;
-    let sampledPeak = before?.rss ?? NaN;
-    const sampler = t.pid ? setInterval(() => (sampledPeak = Math.max(sampledPeak, memoryMb(t.pid).rss)), 50) : undefined;
-    const deadlineMs = plan.open.rampMs + lifeMs * 5 + 5_000;
-    const job = { ...jobFor('ttfc', t), type: 'open', count: plan.open.count, rampMs: plan.open.rampMs, deadlineMs, expectChunks: plan.open.mode.chunks, timeoutMs: deadlineMs };
-    const r = await driver.run(job, deadlineMs + 60_000);
-    clearInterval(sampler);
-    const after = t.pid ? memoryMb(t.pid) : undefined;
-    const failures = r.tally.non2xx + r.tally.errors + r.tally.bad;
-    const detail = [
-      ...Object.entries(r.tally.statuses).map(([s, n]) => `${n}× HTTP ${s}`),
-      ...Object.entries(r.tally.errorCodes).map(([c, n]) => `${n}× ${c}`),
-      ...Object.entries(r.tally.problems).map(([p, n]) => `${n}× ${p}`),
-    ].join(', ');
-    open[t.name] = {
-      streams: r.tally.sent,
-      complete: r.tally.ok,
-      peakOpen: r.peakOpen,
-      seconds: r.seconds,
-      idleRssMb: idleRss[t.name],
-      beforeRssMb: before?.rss,
-      sampledPeakRssMb: sampledPeak,
-      // VmHWM since the reset just before this phase; without a reset it is the lifetime peak.
-      peakRssMb: after ? (peakReset ? after.hwm : Math.max(after.hwm, sampledPeak)) : NaN,
-      peakIsLifetime: !peakReset,
-      firstChunkMs: summarize(r.ttfc),
-      failures,
-      failureDetail: detail,
-    };
-    log(`  ${plan.open.count} streams via ${t.name}: ${r.peakOpen} open at once, peak RSS ${open[t.name].peakRssMb?.toFixed(1)} MB, ${failures} failures`);
   }
 
   // Warm-up: JIT, connection pools, undici's keep-alive sockets. Not recorded.
@@ -277,9 +240,54 @@ async function main() {
     }
   }
 
-  for (const t of targets) {
-    if (open[t.name] && t.pid) open[t.name].runPeakRssMb = memoryMb(t.pid).hwm;
+  // Many streams open at once, each proxy in a fresh process of its own: what 1,000 streams cost
+  // in memory, apart from the heap the saturation rounds grew (shown beside it), and without the
+  // burst leaving the round processes in another state (it slows a Node proxy afterwards).
+  // Direct would only measure the mock.
+  await setMode(plan.open.mode);
+  const open = {};
+  const lifeMs = plan.open.mode.chunks * plan.open.mode.delayMs;
+  for (const t of targets.filter((x) => x.name !== 'direct')) {
+    const roundsPeak = t.pid ? memoryMb(t.pid).hwm : NaN;
+    const fresh = await startFresh(t);
+    const pid = fresh?.pid ?? t.pid;
+    const target = fresh ? { ...t, base: `http://127.0.0.1:${fresh.port}/v1`, pid } : t;
+    // One request first, so the process has loaded what serving takes (lazy imports, pools).
+    await driver.run({ ...jobFor('ttfc', target), rate: 5, seconds: 0.2 }, 30_000);
+    const idle = pid ? memoryMb(pid).rss : NaN;
+    const peakReset = pid ? resetPeak(pid) : false;
+    let sampledPeak = idle;
+    const sampler = pid ? setInterval(() => (sampledPeak = Math.max(sampledPeak, memoryMb(pid).rss)), 50) : undefined;
+    const deadlineMs = plan.open.rampMs + lifeMs * 5 + 5_000;
+    const job = { ...jobFor('ttfc', target), type: 'open', count: plan.open.count, rampMs: plan.open.rampMs, deadlineMs, expectChunks: plan.open.mode.chunks, timeoutMs: deadlineMs };
+    const r = await driver.run(job, deadlineMs + 60_000);
+    clearInterval(sampler);
+    const after = pid ? memoryMb(pid) : undefined;
+    if (fresh) await stopChild(fresh.child, 5_000);
+    const failures = r.tally.non2xx + r.tally.errors + r.tally.bad;
+    const detail = [
+      ...Object.entries(r.tally.statuses).map(([s, n]) => `${n}× HTTP ${s}`),
+      ...Object.entries(r.tally.errorCodes).map(([c, n]) => `${n}× ${c}`),
+      ...Object.entries(r.tally.problems).map(([p, n]) => `${n}× ${p}`),
+    ].join(', ');
+    open[t.name] = {
+      freshProcess: Boolean(fresh),
+      streams: r.tally.sent,
+      complete: r.tally.ok,
+      peakOpen: r.peakOpen,
+      seconds: r.seconds,
+      idleRssMb: idle,
+      sampledPeakRssMb: sampledPeak,
+      // VmHWM since the reset just before this phase; without a reset, the sampled peak.
+      peakRssMb: after ? (peakReset ? after.hwm : sampledPeak) : NaN,
+      roundsPeakRssMb: roundsPeak,
+      firstChunkMs: summarize(r.ttfc),
+      failures,
+      failureDetail: detail,
+    };
+    log(`  ${plan.open.count} streams via ${t.name}${fresh ? ' (fresh process)' : ''}: ${r.peakOpen} open at once, peak RSS ${open[t.name].peakRssMb?.toFixed(1)} MB, ${failures} failures`);
   }
+
   machine.foreignCpu = { avgPct: (100 * foreign.ms) / foreign.wallMs, worstSegmentPct: foreign.worstPct };
   const summary = summarizeRun(targets, acc, open);
   const checks = checkTargets(summary, plan);
