@@ -103,7 +103,7 @@ async function main() {
   const lifetimeMs = budgetMs + 30_000;
   const watchdog = setTimeout(() => {
     log(`bench: time budget of ${budgetMs / 1000} s exceeded; stopping everything`);
-    stopAll();
+    cleanup();
     process.exit(2);
   }, budgetMs);
   const startedAt = Date.now();
@@ -123,7 +123,7 @@ async function main() {
   const mock = await startScript(new URL('./mock-upstream.mjs', import.meta.url), ['--port', String(plan.mockPort)], { name: 'mock', lifetimeMs });
   const mockBase = `http://127.0.0.1:${mock.port}`;
   const floor = await startScript(new URL('./floor-proxy.mjs', import.meta.url), ['--upstream', mockBase], { name: 'floor', lifetimeMs });
-  const dir = mkdtempSync(join(os.tmpdir(), 'cliproxy-bench-'));
+  const dir = (tmpDir = mkdtempSync(join(os.tmpdir(), 'cliproxy-bench-')));
   const configPath = join(dir, 'config.yaml');
   writeFileSync(configPath, cliproxyConfig(mockBase));
   const cp = await startCliproxy({ cli: CLI, configPath, lifetimeMs, cwd: dir });
@@ -158,7 +158,7 @@ async function main() {
   /** A new process of the same proxy (floor or cliproxy); undefined for a peer (measured in place). */
   const startFresh = (t) => {
     if (t.name === 'floor') return startScript(new URL('./floor-proxy.mjs', import.meta.url), ['--upstream', mockBase], { name: 'floor (fresh)', lifetimeMs });
-    if (t.name === 'cliproxy') return startCliproxy({ cli: CLI, configPath, lifetimeMs, cwd: dir });
+    if (t.name === 'cliproxy') return startCliproxy({ cli: CLI, configPath, lifetimeMs, cwd: dir, logFile: join(dir, 'cliproxy-fresh.log') });
     return undefined;
   };
 
@@ -181,7 +181,7 @@ async function main() {
   }
 
   const acc = Object.fromEntries(targets.map((t) => [t.name, Object.fromEntries(PHASES.map((p) => [p, newAcc()]))]));
-  const ours = [mock.pid, floor.pid, cp.pid, driver.pid, plan.peer?.pid].filter(Boolean);
+  const ours = [process.pid, mock.pid, floor.pid, cp.pid, driver.pid, plan.peer?.pid].filter(Boolean);
   const foreign = { ms: 0, wallMs: 0, worstPct: 0 };
   async function segment(target, phase) {
     const job = jobFor(phase, target);
@@ -303,19 +303,26 @@ async function main() {
 
   clearTimeout(watchdog);
   stopAll();
-  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Config and cliproxy's log of this run; removed on every way out. */
+let tmpDir;
+function cleanup() {
+  stopAll();
+  if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+  tmpDir = undefined;
 }
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
-    stopAll();
+    cleanup();
     process.exit(130);
   });
 }
-process.once('exit', stopAll);
+process.once('exit', cleanup);
 
 main().catch((err) => {
   log(`bench: ${err.stack ?? err}`);
-  stopAll();
+  cleanup();
   process.exit(1);
 });

@@ -5,8 +5,8 @@
  * /proc/<pid>/status (VmRSS, VmHWM); nothing needs to run inside the measured process.
  */
 import { execFileSync, fork, spawn } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
+import { closeSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const LIFELINE = pathToFileURL(fileURLToPath(new URL('./lifeline.mjs', import.meta.url))).href;
@@ -91,31 +91,40 @@ export async function startScript(script, args, { name, lifetimeMs, env = {}, no
 
 /**
  * Starts the built cliproxy (`node dist/cli.js`) on port 0 and reads the port from its banner.
- * `nodeArgs` lets the profiler add --cpu-prof.
+ * Its stdout/stderr go to `logFile` (as in a deployment that logs to a file), so nobody has to
+ * read its per-request log lines through a pipe during the measurements. `nodeArgs` lets the
+ * profiler add --cpu-prof.
  */
-export async function startCliproxy({ cli, configPath, lifetimeMs, nodeArgs = [], cwd }) {
+export async function startCliproxy({ cli, configPath, lifetimeMs, nodeArgs = [], cwd, logFile = join(cwd, 'cliproxy.log') }) {
+  const fd = openSync(logFile, 'w');
   const child = track(
     spawn(process.execPath, [...nodeArgs, '--import', LIFELINE, resolvePath(cli), '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
       cwd,
       env: { ...process.env, BENCH_LIFETIME_MS: String(lifetimeMs) },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      stdio: ['ignore', fd, fd, 'ipc'],
     }),
     'cliproxy',
   );
-  keepTail(child);
+  closeSync(fd);
+  const readLog = () => {
+    try {
+      return readFileSync(logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  child.tail = () => readLog().slice(-4000);
   const port = await waitFor(child, 'cliproxy', 20_000, (done) => {
-    let seen = '';
-    const onData = (data) => {
-      seen += data.toString();
-      const match = /listening on http:\/\/[^\s:]+:(\d+)/.exec(seen);
+    const poll = setInterval(() => {
+      const match = /listening on http:\/\/[^\s:]+:(\d+)/.exec(readLog());
       if (match) {
-        child.stdout.off('data', onData);
+        clearInterval(poll);
         done(Number(match[1]));
       }
-    };
-    child.stdout.on('data', onData);
+    }, 25);
+    child.once('exit', () => clearInterval(poll));
   });
-  return { child, port, pid: child.pid };
+  return { child, port, pid: child.pid, logFile };
 }
 
 /** Stops one child and waits for it (SIGKILL after `graceMs`). */
