@@ -37,12 +37,45 @@ const REDACT = [
 
 export interface LoggerOptions {
   debug?: boolean;
-  /** Where lines go; defaults to stdout (asynchronous, off the hot path). */
+  /** Where lines go; defaults to stdout (asynchronous and batched, off the hot path). */
   destination?: DestinationStream;
+}
+
+/** Longest time a log line waits in the stdout buffer. */
+const FLUSH_MS = 200;
+
+/**
+ * Stdout, asynchronous and batched: lines collect in a 4 KiB buffer and are written when it fills
+ * or FLUSH_MS later, so a busy server makes one write per batch rather than one per line (the
+ * access log writes a line per request; a write per line cost ~10 µs of CPU per request). What is
+ * left is written synchronously at exit.
+ */
+function stdoutDestination(): DestinationStream {
+  const boom = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  let pending = false;
+  const timer = setInterval(() => {
+    if (!pending) return;
+    pending = false;
+    boom.flush();
+  }, FLUSH_MS).unref();
+  process.once('exit', () => {
+    clearInterval(timer);
+    try {
+      boom.flushSync();
+    } catch {
+      /* stdout already gone */
+    }
+  });
+  return {
+    write(line: string) {
+      pending = true;
+      boom.write(line);
+    },
+  };
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.debug ? 'debug' : (process.env.LOG_LEVEL ?? 'info');
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
+  const destination = options.destination ?? stdoutDestination();
   return pino({ level, base: undefined, redact: { paths: REDACT, censor: '***' } }, destination);
 }
