@@ -1,13 +1,16 @@
 /** Metrics, the overhead header, request logs and the access log, end to end over HTTP. */
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import OpenAI from 'openai';
 import { waitFor } from './helpers/management.js';
 import { parseMetrics, series, sseData, usageUpstream, USAGE } from './helpers/observe.js';
 import { CLIENT_KEY, chatBody, post, provider, startProxy, type TestProxy } from './helpers/proxy.js';
 import { error, mockUpstream, type MockUpstream } from './helpers/upstream.js';
+import { prettyLine } from '../src/observe/logger.js';
 
 const SECRET = 'obs-mgmt-secret-for-tests-01';
 const UPSTREAM_DELAY_MS = 40;
@@ -179,6 +182,38 @@ describe('overhead header and access log', () => {
     assert.ok(typeof entry.overheadMs === 'number' && entry.overheadMs > 0 && entry.overheadMs < (entry.ms as number));
     assert.equal(proxy.logs.filter((l) => l.includes(id)).length, 1, 'exactly one line');
     assert.ok(!proxy.logs.join('\n').includes(CLIENT_KEY), 'the key from the query string is not logged');
+  });
+});
+
+describe('the access log of the CLI', () => {
+  test('cliproxy prints one JSON access-log line per request on a pipe, within a fraction of a second', async (t) => {
+    const up = await mockUpstream(usageUpstream());
+    const dir = await mkdtemp(join(tmpdir(), 'cliproxy-obs-cli-'));
+    t.after(async () => {
+      await up.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const config = join(dir, 'config.yaml');
+    await writeFile(config, `api-keys: ["${CLIENT_KEY}"]\nopenai-compatibility:\n  - name: alpha\n    base-url: "${up.url}"\n    models: [{ name: up-model, alias: m }]\n`);
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve('src/cli.ts'), '--config', config, '--port', '0', '--host', '127.0.0.1'], { cwd: process.cwd() });
+    t.after(() => void child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const port = (await waitFor(() => /listening on http:\/\/[^\s:]+:(\d+)/.exec(out)?.[1], 15_000, 'the banner'))!;
+    const res = await post(`http://127.0.0.1:${port}/v1/chat/completions`, chatBody('m'));
+    assert.equal(res.status, 200);
+    const id = res.headers.get('x-request-id')!;
+    const line = (await waitFor(() => out.split('\n').find((l) => l.includes(id)), 1000, 'the access-log line'))!;
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    assert.deepEqual([entry.level, entry.msg, entry.method, entry.path, entry.model, entry.provider, entry.status], [30, 'request', 'POST', '/v1/chat/completions', 'm', 'alpha', 200]);
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  });
+
+  test('on a terminal a line reads as time, level, message and fields', () => {
+    const line = JSON.stringify({ level: 30, time: Date.UTC(2026, 0, 1, 12, 0, 1), msg: 'request', method: 'POST', path: '/v1/chat/completions', status: 200, ms: 1.5 });
+    assert.match(prettyLine(line), /^\d\d:\d\d:01 INFO request method=POST path=\/v1\/chat\/completions status=200 ms=1\.5\n$/);
+    assert.equal(prettyLine('not json\n'), 'not json\n');
   });
 });
 

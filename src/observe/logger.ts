@@ -1,7 +1,7 @@
 /**
- * Logging: pino, one JSON line per event (pretty only when the operator's terminal is a TTY and
- * pino-pretty is installed). Secrets are never logged in clear: callers pass them through
- * maskSecret, and the redact list catches the header names that carry them.
+ * Logging: pino, one JSON line per event (a readable line when stdout is a terminal). Secrets are
+ * never logged in clear: callers pass them through maskSecret, and the redact list catches the
+ * header names that carry them.
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
 
@@ -41,6 +41,28 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+const LEVELS: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/**
+ * A JSON log line as a terminal reader wants it: `12:00:01 INFO request method=POST ...`. Used
+ * only when stdout is a TTY (pipes and files get JSON, for machines).
+ */
+export function prettyLine(line: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const { level, time, msg, ...fields } = entry;
+  let out = typeof time === 'number' ? new Date(time).toTimeString().slice(0, 8) : '';
+  out += ` ${LEVELS[level as number] ?? String(level)} ${typeof msg === 'string' ? msg : ''}`;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== undefined) out += ` ${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`;
+  }
+  return `${out}\n`;
+}
+
 /** Longest time a log line waits in the stdout buffer. */
 const FLUSH_MS = 200;
 
@@ -52,6 +74,7 @@ const FLUSH_MS = 200;
  */
 function stdoutDestination(): DestinationStream {
   const boom = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const tty = process.stdout.isTTY === true;
   let pending = false;
   const timer = setInterval(() => {
     if (!pending) return;
@@ -69,7 +92,7 @@ function stdoutDestination(): DestinationStream {
   return {
     write(line: string) {
       pending = true;
-      boom.write(line);
+      boom.write(tty ? prettyLine(line) : line);
     },
   };
 }
