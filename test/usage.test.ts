@@ -4,10 +4,11 @@
  * database, export → import into a fresh one, ranges; and the stream tap on raw chunks.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
+import { stringify } from 'yaml';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { call, waitFor } from './helpers/management.js';
@@ -174,6 +175,23 @@ describe('usage statistics', () => {
     t.after(() => proxy.close());
     await (await post(`${proxy.baseURL}/chat/completions`, chatBody('m'))).text();
     await assert.rejects(stat(join(proxy.dir, 'usage.db')), 'no usage.db beside config.yaml');
+  });
+
+  test('switched on by a config reload: the database opens and the next requests are recorded', async (t) => {
+    const { up, bad } = await upstreams(t);
+    const off = { ...config(up.url, bad.url), 'usage-statistics-enabled': false };
+    const proxy = await startProxy(off);
+    t.after(() => proxy.close());
+    await (await post(`${proxy.baseURL}/chat/completions`, chatBody('m'))).text();
+    await writeFile(proxy.configPath, stringify({ ...off, 'usage-statistics-enabled': true, 'remote-management': { 'secret-key': SECRET } }));
+    await waitFor(() => proxy.gateway.store.current().config['usage-statistics-enabled'], 3000, 'the reload');
+    await waitFor(async () => (await stat(join(proxy.dir, 'usage.db')).catch(() => undefined)) !== undefined, 3000, 'usage.db beside config.yaml');
+    await (await post(`${proxy.baseURL}/chat/completions`, chatBody('m'))).text();
+    const u = await waitFor(async () => {
+      const snap = await usage(proxy);
+      return snap.total_requests === 1 ? snap : undefined;
+    });
+    assert.equal(u.total_tokens, PER_REQUEST, 'only the request after the reload');
   });
 
   test('an Anthropic stream is recorded from the upstream usage chunk; the client sees usage in message_delta', async (t) => {
