@@ -6,8 +6,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import type { ServerResponse } from 'node:http';
-import type { Snapshot } from '../config/store.js';
-import type { ConfigStore } from '../config/store.js';
+import type { ConfigStore, Snapshot } from '../config/store.js';
 import type { Balancer } from '../routing/balancer.js';
 import type { RequestContext } from '../server/context.js';
 import type { StreamTap } from '../server/sse.js';
