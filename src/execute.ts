@@ -4,13 +4,13 @@
  * response is committed when its headers go to the client: for non-stream answers once the whole
  * body is in, for streams at the first data event. After that point nothing is retried.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createParser } from 'eventsource-parser';
 import { ProxyError, UpstreamReply } from './errors.js';
 import type { Snapshot } from './config/store.js';
 import type { Candidate } from './routing/balancer.js';
 import type { Credential, Pool, Target } from './routing/registry.js';
 import type { Runtime } from './runtime.js';
+import type { ClientSignal } from './server/context.js';
 import { classifyStatus, describeNetworkError, type Classified } from './upstream/faults.js';
 import { forward, readBody, type UpstreamResponse } from './upstream/forward.js';
 import { maskSecret } from './observe/logger.js';
@@ -23,7 +23,7 @@ export interface ExecutePlan {
   /** The upstream body for a target (model renamed); called once per attempt. */
   readonly body: (target: Target) => string | Buffer;
   /** Aborted when the client goes away. */
-  readonly signal: AbortSignal;
+  readonly signal: ClientSignal;
   /** Session id for affinity; set by handlers only when routing.session-affinity is on. */
   readonly sessionKey?: string;
   /** Where upstream wait and attempts are added up (the request's timing, for metrics and the overhead header). */
@@ -201,13 +201,33 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
   }
 }
 
+/**
+ * A JSON document that was cut short does not end with its closing bracket. undici already fails
+ * a body shorter than its Content-Length; this catches a chunked body that ended early, without
+ * parsing every answer on the hot path.
+ */
 function isCompleteJson(body: Buffer): boolean {
-  try {
-    JSON.parse(body.toString('utf8'));
-    return true;
-  } catch {
-    return false;
-  }
+  let end = body.length - 1;
+  while (end >= 0 && (body[end] === 0x20 || body[end] === 0x0a || body[end] === 0x0d || body[end] === 0x09)) end--;
+  let start = 0;
+  while (start < end && (body[start] === 0x20 || body[start] === 0x0a || body[start] === 0x0d || body[start] === 0x09 || body[start] === 0xef || body[start] === 0xbb || body[start] === 0xbf)) start++;
+  return end > start && ((body[start] === 0x7b && body[end] === 0x7d) || (body[start] === 0x5b && body[end] === 0x5d));
+}
+
+/** Waits `ms`, or rejects as soon as the client goes away. */
+function sleepUnlessAborted(ms: number, signal: ClientSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new ClientGone());
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new ClientGone());
+    };
+    const timer = setTimeout(() => {
+      signal.off('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.once('abort', onAbort);
+  });
 }
 
 /** Called where waiting on the upstream ends: adds the wait to the request's timing, logs in debug. */
@@ -290,7 +310,7 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
     }
     const sleptAt = performance.now();
     try {
-      await sleep(release - now, undefined, { signal: plan.signal });
+      await sleepUnlessAborted(release - now, plan.signal);
     } catch {
       throw new ClientGone();
     }

@@ -16,7 +16,7 @@ import type { ChatCompletion, ChatRequest } from '../translate/openai-chat.js';
 import { renameModel } from '../upstream/rewrite.js';
 import { normalizeUsage } from '../observe/usage.js';
 import { readJsonBody } from './body.js';
-import { clientSignal, sendJson, type RequestContext } from './context.js';
+import { clientSignal, sendJson, type ClientSignal, type RequestContext } from './context.js';
 import { anthropicErrorEvent } from './errors.js';
 import { modelNotFound, resolveRequestModel, routingHeaders } from './openai.js';
 import { relayStream } from './sse.js';
@@ -62,7 +62,7 @@ function rejectsReasoning(err: unknown): boolean {
 }
 
 /** Runs the attempt loop for a chat request (serialised once; attempts only rename the model). */
-function run(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: AbortSignal): Promise<Committed> {
+function run(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal): Promise<Committed> {
   const text = JSON.stringify(chat);
   const body = (target: Target) => (target.upstreamModel === chat.model ? text : renameModel(text, target.upstreamModel));
   const sessionKey = ctx.snap.config.routing['session-affinity'] ? sessionKeyOf(chat as unknown as Record<string, unknown>, ctx.req.headers) : undefined;

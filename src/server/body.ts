@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { ProxyError, badRequest } from '../errors.js';
+import { ClientGone } from '../execute.js';
 
 export interface JsonBody {
   /** The body as received. */
@@ -28,14 +29,9 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   }
   const declared = Number(req.headers['content-length']);
   if (declared > limit) throw tooLarge(limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(limit);
-    chunks.push(chunk);
-  }
-  const raw = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString('utf8');
+  const buffer = await readRequestBody(req, limit);
+  if (buffer === undefined) throw tooLarge(limit);
+  const raw = buffer.toString('utf8');
   if (raw.trim() === '') throw badRequest('request body is empty: expected a JSON object', 'invalid_json');
   let json: unknown;
   try {
@@ -47,4 +43,48 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
     throw badRequest('request body must be a JSON object', 'invalid_json');
   }
   return { raw, json: json as Record<string, unknown> };
+}
+
+/**
+ * The whole request body, or undefined once it exceeds `limit` bytes (the rest is not read; the
+ * caller answers 413 and closes). Plain 'data'/'end' events: `for await` over a request costs
+ * measurably more per request on the hot path.
+ */
+export function readRequestBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      cleanup();
+      if (!req.complete) reject(new ClientGone());
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }

@@ -8,7 +8,8 @@ import { Agent, buildConnector, ProxyAgent, Socks5ProxyAgent, type Dispatcher } 
 const KEEP_ALIVE_MS = 60_000;
 
 function create(proxyUrl: string | undefined, connectTimeoutMs: number): Dispatcher {
-  const common = { keepAliveTimeout: KEEP_ALIVE_MS, connections: 256 };
+  // No cap on connections per origin: a cap would queue stream N+1 behind a whole stream.
+  const common = { keepAliveTimeout: KEEP_ALIVE_MS };
   if (!proxyUrl) return new Agent({ ...common, connect: { timeout: connectTimeoutMs } });
   const url = new URL(proxyUrl);
   if (url.protocol === 'socks5:' || url.protocol === 'socks5h:') {

@@ -14,7 +14,8 @@ export interface ForwardOptions {
   readonly path: string;
   readonly body: string | Buffer;
   readonly stream: boolean;
-  readonly signal: AbortSignal;
+  /** Aborts the request when it emits 'abort' (an AbortSignal or a cheaper EventEmitter). */
+  readonly signal: AbortSignal | import('node:events').EventEmitter;
   /** Until the response headers. */
   readonly firstByteMs: number;
   /** Between two body chunks. */
@@ -39,6 +40,8 @@ export function forward(o: ForwardOptions): Promise<UpstreamResponse> {
 
 /** Reads at most `limit` bytes of a body, then discards the rest (an unread body holds its socket). */
 export async function readBody(body: UpstreamResponse['body'], limit = Infinity): Promise<Buffer> {
+  // Unbounded: undici's own collector is cheaper than an async iterator per answer.
+  if (limit === Infinity) return Buffer.from(await body.arrayBuffer());
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {

@@ -10,13 +10,15 @@ const BACKSLASH = 92;
 /** End index (exclusive) of the JSON string starting at `start` (a quote). */
 function stringEnd(text: string, start: number): number {
   let i = start + 1;
-  while (i < text.length) {
-    const c = text.charCodeAt(i);
-    if (c === BACKSLASH) i += 2;
-    else if (c === QUOTE) return i + 1;
-    else i++;
+  for (;;) {
+    // indexOf runs natively: long message strings are skipped, not walked a character at a time.
+    const quote = text.indexOf('"', i);
+    if (quote < 0) return -1;
+    let backslashes = 0;
+    for (let j = quote - 1; j > start && text.charCodeAt(j) === BACKSLASH; j--) backslashes++;
+    if (backslashes % 2 === 0) return quote + 1;
+    i = quote + 1;
   }
-  return -1;
 }
 
 const isSpace = (c: number) => c === 32 || c === 10 || c === 13 || c === 9;
