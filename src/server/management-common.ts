@@ -5,6 +5,7 @@
 import { ConfigError } from '../config/load.js';
 import { MaskedValueError } from '../config/mask.js';
 import { ConfigConflict, type ConfigEditor, type Draft } from '../config/persist.js';
+import { readRequestBody } from './body.js';
 import type { RequestContext } from './context.js';
 
 export class ManagementError extends Error {
@@ -71,4 +72,11 @@ export function asManagementError(err: unknown, invalidStatus = 400): unknown {
     return new ManagementError(500, `cannot save config.yaml (${code}); nothing was changed`);
   }
   return err;
+}
+
+/** A management request body as text; 413 past `limit` bytes. */
+export async function readBodyText(ctx: RequestContext, limit: number): Promise<string> {
+  const body = await readRequestBody(ctx.req, limit);
+  if (body === undefined) throw new ManagementError(413, 'request body too large');
+  return body.toString('utf8');
 }

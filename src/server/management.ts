@@ -7,7 +7,7 @@
 import type { ConfigEditor } from '../config/persist.js';
 import type { Mount } from './app.js';
 import { sendJson, type RequestContext } from './context.js';
-import { ManagementError, type ManagementRequest, type Reply, type Routes } from './management-common.js';
+import { ManagementError, readBodyText, type ManagementRequest, type Reply, type Routes } from './management-common.js';
 import { isLoopback, ManagementGuard } from './management-guard.js';
 import { providerRoutes } from './management-providers.js';
 import { routingRoutes } from './management-routing.js';
@@ -29,16 +29,7 @@ export interface ManagementOptions {
   readonly isLocal?: (address: string) => boolean;
 }
 
-async function readBody(ctx: RequestContext): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > BODY_LIMIT) throw new ManagementError(413, 'request body too large');
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
-}
+const readBody = (ctx: RequestContext) => readBodyText(ctx, BODY_LIMIT);
 
 function request(ctx: RequestContext, editor: ConfigEditor): ManagementRequest {
   const query = ctx.query ?? new URLSearchParams();

@@ -7,7 +7,7 @@
  */
 import type { Mount } from './app.js';
 import { sendJson, type RequestContext } from './context.js';
-import { ManagementError } from './management-common.js';
+import { ManagementError, readBodyText } from './management-common.js';
 import type { ManagementGuard } from './management-guard.js';
 import { MANAGEMENT_PREFIX } from './management.js';
 import type { UsageRange, UsageStore } from '../observe/usage-store.js';
@@ -61,16 +61,7 @@ function detailsLimit(query: URLSearchParams): number {
   return n;
 }
 
-async function readBody(ctx: RequestContext): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > IMPORT_LIMIT) throw new ManagementError(413, 'request body too large');
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
-}
+const readBody = (ctx: RequestContext) => readBodyText(ctx, IMPORT_LIMIT);
 
 async function usageRoute(ctx: RequestContext, store: UsageStore): Promise<void> {
   const { path, req } = ctx;
