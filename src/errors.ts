@@ -41,3 +41,11 @@ export class UpstreamReply extends ProxyError {
 }
 
 export const badRequest = (message: string, code = 'invalid_request') => new ProxyError(400, code, message);
+
+/** Thrown when the client went away: nothing more to send. */
+export class ClientGone extends Error {
+  constructor() {
+    super('client closed the connection');
+    this.name = 'ClientGone';
+  }
+}

@@ -5,7 +5,7 @@
  * body is in, for streams at the first data event. After that point nothing is retried.
  */
 import { createParser } from 'eventsource-parser';
-import { ProxyError, UpstreamReply } from './errors.js';
+import { ClientGone, ProxyError, UpstreamReply } from './errors.js';
 import type { Snapshot } from './config/store.js';
 import type { Candidate } from './routing/balancer.js';
 import type { Credential, Pool, Target } from './routing/registry.js';
@@ -63,13 +63,6 @@ export interface CommittedStream extends CommittedBase {
 
 export type Committed = CommittedBody | CommittedStream;
 
-/** Thrown when the client went away: nothing more to send. */
-export class ClientGone extends Error {
-  constructor() {
-    super('client closed the connection');
-    this.name = 'ClientGone';
-  }
-}
 
 type AttemptResult =
   | { readonly ok: true; readonly committed: Committed }

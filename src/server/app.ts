@@ -4,8 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ProxyError } from '../errors.js';
-import { ClientGone } from '../execute.js';
+import { ClientGone, ProxyError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { authenticate } from './auth.js';
 import type { RequestContext } from './context.js';

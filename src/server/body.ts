@@ -3,8 +3,7 @@
  * and a JSON object check. The raw text is kept so it can be forwarded without re-serialising.
  */
 import type { IncomingMessage } from 'node:http';
-import { ProxyError, badRequest } from '../errors.js';
-import { ClientGone } from '../execute.js';
+import { ClientGone, ProxyError, badRequest } from '../errors.js';
 
 export interface JsonBody {
   /** The body as received. */
