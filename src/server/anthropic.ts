@@ -5,18 +5,14 @@
  * back; POST /v1/messages/count_tokens estimates; GET /v1/models answers in Anthropic's list
  * format when the request carries `anthropic-version` (every Anthropic SDK sends it).
  */
-import { ProxyError, UpstreamReply } from '../errors.js';
-import { sessionKeyOf } from '../routing/affinity.js';
-import { execute, type Committed, type CommittedBody } from '../execute.js';
-import { resolvePool, type Pool, type Target } from '../routing/registry.js';
+import { resolvePool } from '../routing/registry.js';
 import type { ModelInfo } from '../translate/anthropic-messages.js';
 import { messageToEvents, streamToClient, toClient, toUpstream } from '../translate/anthropic-openai.js';
 import { estimateInputTokens } from '../translate/anthropic-tokens.js';
-import type { ChatCompletion, ChatRequest } from '../translate/openai-chat.js';
-import { renameModel } from '../upstream/rewrite.js';
 import { normalizeUsage } from '../observe/usage.js';
 import { readJsonBody } from './body.js';
-import { clientSignal, sendJson, type ClientSignal, type RequestContext } from './context.js';
+import { clientSignal, sendJson, type RequestContext } from './context.js';
+import { parseCompletion, runChat } from './hub.js';
 import { anthropicErrorEvent } from './errors.js';
 import { modelNotFound, resolveRequestModel, routingHeaders } from './openai.js';
 import { relayStream } from './sse.js';
@@ -35,40 +31,6 @@ export function wantsAnthropicErrors(ctx: RequestContext): boolean {
   return ctx.path.startsWith('/v1/messages') || ctx.req.headers['anthropic-version'] !== undefined;
 }
 
-/** The upstream's non-stream answer as a chat completion, or the error it carries. */
-function parseCompletion(committed: CommittedBody): ChatCompletion {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(committed.body.toString('utf8'));
-  } catch {
-    throw new ProxyError(502, 'upstream_invalid_response', `upstream ${committed.target.provider.name} did not answer with JSON`);
-  }
-  if (typeof parsed !== 'object' || parsed === null) {
-    throw new ProxyError(502, 'upstream_invalid_response', `upstream ${committed.target.provider.name} did not answer with a chat completion`);
-  }
-  const completion = parsed as ChatCompletion;
-  // Some providers answer 200 with an error object.
-  if (completion.error) {
-    const code = completion.error.code;
-    const status = typeof code === 'number' && code >= 400 && code <= 599 ? code : 502;
-    throw new UpstreamReply(status, committed.body, 'application/json');
-  }
-  return completion;
-}
-
-/** A 400/422 that names reasoning_effort: the upstream model has no reasoning setting. */
-function rejectsReasoning(err: unknown): boolean {
-  return err instanceof UpstreamReply && (err.status === 400 || err.status === 422) && err.body.includes('reasoning_effort');
-}
-
-/** Runs the attempt loop for a chat request (serialised once; attempts only rename the model). */
-function run(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal): Promise<Committed> {
-  const text = JSON.stringify(chat);
-  const body = (target: Target) => (target.upstreamModel === chat.model ? text : renameModel(text, target.upstreamModel));
-  const sessionKey = ctx.snap.config.routing['session-affinity'] ? sessionKeyOf(chat as unknown as Record<string, unknown>, ctx.req.headers) : undefined;
-  return execute(ctx.rt, ctx.snap, { pool, path: '/chat/completions', stream: chat.stream === true, body, signal, sessionKey, timing: ctx.timing });
-}
-
 /** POST /v1/messages */
 export async function handleMessages(ctx: RequestContext): Promise<void> {
   ctx.headers['request-id'] = ctx.requestId;
@@ -81,16 +43,7 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   const inputTokens = estimateInputTokens(json);
   const id = `msg_${ctx.requestId.replaceAll('-', '')}`;
   const signal = clientSignal(ctx.res);
-  let committed: Committed;
-  try {
-    committed = await run(ctx, pool, chat, signal);
-  } catch (err) {
-    // Claude Code often asks for thinking: a model without a reasoning setting answers without
-    // it rather than failing (thinking is ignored where the upstream has no such setting).
-    if (chat.reasoning_effort === undefined || !rejectsReasoning(err)) throw err;
-    delete chat.reasoning_effort;
-    committed = await run(ctx, pool, chat, signal);
-  }
+  const committed = await runChat(ctx, pool, chat, signal);
   const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
   if (committed.kind === 'stream') {
     ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });

@@ -1,0 +1,61 @@
+/**
+ * The hub's runner: every client API that is not OpenAI chat (Anthropic Messages, Responses, Gemini)
+ * translates its request to a chat completion request, runs it here through the one attempt loop,
+ * and translates the chat answer (a body, or a chat SSE stream) back to its own format.
+ */
+import { ProxyError, UpstreamReply } from '../errors.js';
+import { execute, type Committed, type CommittedBody } from '../execute.js';
+import { sessionKeyOf } from '../routing/affinity.js';
+import type { Pool, Target } from '../routing/registry.js';
+import type { ChatCompletion, ChatRequest } from '../translate/openai-chat.js';
+import { renameModel } from '../upstream/rewrite.js';
+import type { ClientSignal, RequestContext } from './context.js';
+
+/** The upstream's non-stream answer as a chat completion, or the error it carries. */
+export function parseCompletion(committed: CommittedBody): ChatCompletion {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(committed.body.toString('utf8'));
+  } catch {
+    throw new ProxyError(502, 'upstream_invalid_response', `upstream ${committed.target.provider.name} did not answer with JSON`);
+  }
+  if (typeof parsed !== 'object' || parsed === null) {
+    throw new ProxyError(502, 'upstream_invalid_response', `upstream ${committed.target.provider.name} did not answer with a chat completion`);
+  }
+  const completion = parsed as ChatCompletion;
+  // Some providers answer 200 with an error object.
+  if (completion.error) {
+    const code = completion.error.code;
+    const status = typeof code === 'number' && code >= 400 && code <= 599 ? code : 502;
+    throw new UpstreamReply(status, committed.body, 'application/json');
+  }
+  return completion;
+}
+
+/** A 400/422 that names reasoning_effort: the upstream model has no reasoning setting. */
+function rejectsReasoning(err: unknown): boolean {
+  return err instanceof UpstreamReply && (err.status === 400 || err.status === 422) && err.body.includes('reasoning_effort');
+}
+
+/** Runs the attempt loop for a chat request (serialised once; attempts only rename the model). */
+function runOnce(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal): Promise<Committed> {
+  const text = JSON.stringify(chat);
+  const body = (target: Target) => (target.upstreamModel === chat.model ? text : renameModel(text, target.upstreamModel));
+  const sessionKey = ctx.snap.config.routing['session-affinity'] ? sessionKeyOf(chat as unknown as Record<string, unknown>, ctx.req.headers) : undefined;
+  return execute(ctx.rt, ctx.snap, { pool, path: '/chat/completions', stream: chat.stream === true, body, signal, sessionKey, timing: ctx.timing });
+}
+
+/**
+ * Runs a translated chat request. Coding clients often ask for reasoning: a model without a
+ * reasoning setting (a 400/422 naming `reasoning_effort`) is asked again without it rather than
+ * failing the request.
+ */
+export async function runChat(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal): Promise<Committed> {
+  try {
+    return await runOnce(ctx, pool, chat, signal);
+  } catch (err) {
+    if (chat.reasoning_effort === undefined || !rejectsReasoning(err)) throw err;
+    delete chat.reasoning_effort;
+    return runOnce(ctx, pool, chat, signal);
+  }
+}
