@@ -22,6 +22,8 @@ export class ProxyError extends Error {
   readonly type?: string;
   /** Upstream attempts made before this error was decided (x-cliproxy-attempts). */
   attempts?: number;
+  /** The provider and credential index of the last attempt (x-cliproxy-provider, x-cliproxy-credential). */
+  lastTried?: { readonly provider: string; readonly credential: number };
 }
 
 /**

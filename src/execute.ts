@@ -267,6 +267,7 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
   const transientCooldownMs = config['transient-error-cooldown-seconds'] * 1000;
   let attempts = 0;
   let lastError: ProxyError | undefined;
+  let lastTried: Candidate | undefined;
   for (let round = 0; round < rounds; round++) {
     let triedThisRound = 0;
     let retryable = false;
@@ -275,13 +276,14 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
       triedThisRound++;
       attempts++;
       const result = await attempt(rt, snap, plan, cand, attempts);
+      lastTried = cand;
       if (result.ok) {
         rt.balancer.recordSuccess(cand.target, cand.credential);
         if (plan.sessionKey) rt.balancer.affinity.bind(plan.pool, plan.sessionKey, cand, config.routing['session-affinity-ttl'] * 1000);
         return result.committed;
       }
       lastError = result.error;
-      if (!result.classified.fault) throw withAttempts(result.error, attempts);
+      if (!result.classified.fault) throw withAttempts(result.error, attempts, lastTried);
       rt.balancer.recordFailure(cand.target, cand.credential, result.classified.fault, {
         status: result.error instanceof UpstreamReply ? result.error.status : undefined,
         message: result.error instanceof UpstreamReply ? `upstream answered ${result.error.status} (${result.classified.fault.kind})` : result.error.message,
@@ -297,7 +299,7 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
     const mayRetry = triedThisRound === 0 || retryable;
     if (mayRetry && round < rounds - 1 && rt.balancer.hasAvailable(plan.pool, now)) continue; // capped round: more keys left
     if (!mayRetry || round === rounds - 1 || release === undefined || release - now > maxWaitMs) {
-      if (lastError) throw withAttempts(lastError, attempts);
+      if (lastError) throw withAttempts(lastError, attempts, lastTried);
       if (release !== undefined) throw cooldownError(plan.pool, release, now);
       break;
     }
@@ -310,14 +312,15 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
     // Waiting for a cooling upstream is not the gateway's own time.
     if (plan.timing) plan.timing.upstreamMs += performance.now() - sleptAt;
   }
-  if (lastError) throw withAttempts(lastError, attempts);
+  if (lastError) throw withAttempts(lastError, attempts, lastTried);
   const release = rt.balancer.soonestRelease(plan.pool);
   if (release !== undefined) throw cooldownError(plan.pool, release, Date.now());
   throw new ProxyError(503, 'no_upstream', `no upstream available for model ${plan.pool.id}`);
 }
 
-/** Records how many attempts were made on the error the client sees. */
-function withAttempts(error: ProxyError, attempts: number): ProxyError {
+/** Records how many attempts were made, and which one came last, on the error the client sees. */
+function withAttempts(error: ProxyError, attempts: number, last: Candidate | undefined): ProxyError {
   error.attempts = attempts;
+  if (last) error.lastTried = { provider: last.target.provider.name, credential: last.credential.index };
   return error;
 }

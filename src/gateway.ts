@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './observe/logger.js';
 import { Balancer } from './routing/balancer.js';
 import type { Runtime } from './runtime.js';
 import { createRequestListener } from './server/app.js';
+import { answerClientError } from './server/client-error.js';
 import { createManagement, managementGuard, type ManagementOptions } from './server/management.js';
 import { createObservabilityRoutes } from './server/observability.js';
 import { Observability } from './observe/observability.js';
@@ -83,12 +84,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
     createRequestListener({ rt: runtime, mounts: [createObservabilityRoutes(guard), createManagement(editor, options.management, guard)] }),
   );
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    // Malformed requests, header floods (431), header timeouts (408): answer if we still can.
-    if (!socket.writable) return socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-  });
+  // Malformed requests, header floods (431), header timeouts (408): a JSON error like any other.
+  server.on('clientError', answerClientError(log));
 
   const port = options.port ?? loaded.config.port;
   const host = options.host ?? loaded.config.host;

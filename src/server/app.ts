@@ -126,6 +126,13 @@ function fail(ctx: RequestContext, err: unknown): void {
   const error = toProxyError(err);
   if (!(err instanceof ProxyError)) ctx.rt.log.error({ err, path: ctx.path, requestId: ctx.requestId }, 'unhandled error');
   if (error.attempts !== undefined) ctx.headers['x-cliproxy-attempts'] = String(error.attempts);
+  // An answer an upstream produced (or the last upstream tried, when all failed) names it.
+  if (error.lastTried) {
+    ctx.info.provider ??= error.lastTried.provider;
+    ctx.info.credential ??= error.lastTried.credential;
+    ctx.headers['x-cliproxy-provider'] = error.lastTried.provider;
+    ctx.headers['x-cliproxy-credential'] = String(error.lastTried.credential);
+  }
   // A body we did not read (e.g. 413) must not be parsed as the next request.
   if (!ctx.req.complete) ctx.headers.connection = 'close';
   sendError(ctx.res, error, ctx.headers, wantsAnthropicErrors(ctx) ? 'anthropic' : 'openai');
