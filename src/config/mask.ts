@@ -151,19 +151,34 @@ function scalarText(value: string, type: Scalar['type']): string {
   return JSON.stringify(value);
 }
 
+/** The quoting style of each secret value in a YAML text. */
+function secretStyles(text: string): Map<string, Scalar['type']> {
+  const styles = new Map<string, Scalar['type']>();
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) return styles;
+  for (const site of configSites(doc.toJS())) {
+    const node = doc.getIn(site.path, true);
+    if (isScalar(node)) styles.set(site.value, node.type);
+  }
+  return styles;
+}
+
 /**
  * Rewrites the secret values of YAML text in place (every other byte kept): masks them, or
  * restores masked ones. Returns the text unchanged when it is not YAML.
  */
-export function rewriteYamlSecrets(text: string, mode: { mask: true } | { restore: SecretBook }): string {
+export function rewriteYamlSecrets(text: string, mode: { mask: true } | { restore: SecretBook; styleOf?: string }): string {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) return text;
+  // A restored secret takes the quoting it has in the file it came from (a `***` mask had to be quoted).
+  const styles = 'restore' in mode && mode.styleOf !== undefined ? secretStyles(mode.styleOf) : undefined;
   const edits: Array<{ from: number; to: number; value: string; type: Scalar['type']; path: Path }> = [];
   for (const site of configSites(doc.toJS())) {
     const node = doc.getIn(site.path, true);
     if (!isScalar(node) || !node.range) continue;
     const value = 'mask' in mode ? maskValue(site.kind, site.value) : mode.restore.restore(site.kind, site.value, site.path);
-    if (value !== site.value) edits.push({ from: node.range[0], to: node.range[1], value, type: node.type, path: site.path });
+    const type = styles?.get(value) ?? node.type;
+    if (value !== site.value) edits.push({ from: node.range[0], to: node.range[1], value, type, path: site.path });
   }
   const splice = (keepStyle: boolean) => {
     let out = text;

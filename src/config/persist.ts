@@ -179,6 +179,7 @@ export class ConfigEditor {
       const loaded = parseConfig(text, this.label);
       if (await this.write(current.text, text)) return this.apply(loaded, origin);
       // The file changed under the edit: redo it on the new text, or leave the decision to the caller.
+      this.log.debug({ origin, attempt }, 'config.yaml changed on disk during a write-back; nothing written over it');
       if (onConflict === 'refuse' || attempt >= MAX_REDO) throw changedUnderEdit(this.label);
     }
   }

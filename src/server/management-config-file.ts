@@ -54,7 +54,7 @@ async function putConfigYaml(req: ManagementRequest): Promise<Reply> {
     expected ??= ConfigEditor.fileDigest(file);
   } else {
     try {
-      restored = rewriteYamlSecrets(text, { restore: new SecretBook(req.editor.store.current().config) });
+      restored = rewriteYamlSecrets(text, { restore: new SecretBook(req.editor.store.current().config), styleOf: file });
     } catch (err) {
       throw asManagementError(err, 422);
     }
