@@ -13,6 +13,7 @@ import { Balancer } from './routing/balancer.js';
 import type { Runtime } from './runtime.js';
 import { createRequestListener } from './server/app.js';
 import { answerClientError } from './server/client-error.js';
+import { drainable } from './server/drain.js';
 import { createManagement, managementGuard, type ManagementOptions } from './server/management.js';
 import { createObservabilityRoutes } from './server/observability.js';
 import { Observability } from './observe/observability.js';
@@ -45,7 +46,11 @@ export interface Gateway {
   /** `http://host:port` the server listens on. */
   readonly url: string;
   readonly port: number;
-  /** Stops accepting, lets requests in flight finish (up to `graceMs`), then closes everything. */
+  /**
+   * Drains (server/drain.ts): refuses new connections, closes idle keep-alive ones, lets requests
+   * and streams in flight finish (cut after `graceMs`), then releases upstream pools and stores.
+   * Resolves as soon as the last request is done.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -86,6 +91,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   );
   // Malformed requests, header floods (431), header timeouts (408): a JSON error like any other.
   server.on('clientError', answerClientError(log));
+  const drain = drainable(server);
 
   const port = options.port ?? loaded.config.port;
   const host = options.host ?? loaded.config.host;
@@ -108,11 +114,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   async function close(graceMs = 10_000): Promise<void> {
     closing ??= (async () => {
       watcher?.close();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
-      await closed;
-      clearTimeout(deadline);
+      // Management and metrics are mounts of this same listener: they drain with it.
+      await drain.drain(graceMs);
       await dispatchers.close();
       await observe.close(); // flushes usage records of the requests just drained
     })();
