@@ -13,7 +13,7 @@ import { Balancer } from './routing/balancer.js';
 import type { Runtime } from './runtime.js';
 import { createRequestListener } from './server/app.js';
 import { answerClientError } from './server/client-error.js';
-import { drainable } from './server/drain.js';
+import { createDrain } from './server/drain.js';
 import { createManagement, managementGuard, type ManagementOptions } from './server/management.js';
 import { createObservabilityRoutes } from './server/observability.js';
 import { Observability } from './observe/observability.js';
@@ -77,6 +77,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   await editor.ensureSecretHashed();
 
   const guard = managementGuard(options.management);
+  const drain = createDrain();
   const server = createServer(
     {
       headersTimeout: options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
@@ -87,11 +88,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Stamps x-cliproxy-overhead-ms on every answer when its headers go out.
       ServerResponse: ObservedResponse,
     },
-    createRequestListener({ rt: runtime, mounts: [createObservabilityRoutes(guard), createManagement(editor, options.management, guard)] }),
+    drain.track(createRequestListener({ rt: runtime, mounts: [createObservabilityRoutes(guard), createManagement(editor, options.management, guard)] })),
   );
   // Malformed requests, header floods (431), header timeouts (408): a JSON error like any other.
   server.on('clientError', answerClientError(log));
-  const drain = drainable(server);
 
   const port = options.port ?? loaded.config.port;
   const host = options.host ?? loaded.config.host;
@@ -115,7 +115,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     closing ??= (async () => {
       watcher?.close();
       // Management and metrics are mounts of this same listener: they drain with it.
-      await drain.drain(graceMs);
+      await drain.drain(server, graceMs);
       await dispatchers.close();
       await observe.close(); // flushes usage records of the requests just drained
     })();

@@ -11,49 +11,54 @@
  * - a connection whose answer had already started (a stream) is closed as soon as that answer ends;
  * - the drain resolves when the last connection is gone, or at the cap, when the rest are cut.
  *
- * One per server: the gateway drains its listener; a cluster worker calls the same for its own.
+ * One per server: `createServer(options, drain.track(listener))`, then `drain.drain(server, capMs)`;
+ * the gateway does this for its listener, a cluster worker does the same for its own.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
-export interface Drainable {
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface Drain {
   /** True once drain() was called. */
   readonly draining: boolean;
-  /** Drains as above; resolves when every connection is closed (at most `capMs` later). */
-  drain(capMs: number): Promise<void>;
+  /** The server's request listener, wrapped to know the answers in flight. */
+  track(listener: RequestListener): RequestListener;
+  /** Drains `server` as above; resolves when every connection is closed (at most `capMs` later). */
+  drain(server: Server, capMs: number): Promise<void>;
 }
 
-export function drainable(server: Server): Drainable {
+export function createDrain(): Drain {
   const inFlight = new Set<ServerResponse>();
   let draining = false;
   let drained: Promise<void> | undefined;
-
-  const closeIfIdle = () => {
-    // Connections with no request in progress (the answer that just ended was their last).
-    server.closeIdleConnections();
-  };
-
-  // First listener, so that the header is set before a handler can write its answer.
-  server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
-    inFlight.add(res);
-    if (draining) res.setHeader('connection', 'close');
-    res.once('close', () => {
-      inFlight.delete(res);
-      // Node closes a `Connection: close` socket itself; one whose keep-alive answer started
-      // before the drain would otherwise linger until the keep-alive timeout.
-      if (draining) setImmediate(closeIfIdle);
-    });
-  });
+  let closeIdle = () => {};
 
   return {
     get draining() {
       return draining;
     },
-    drain(capMs) {
+    track(listener) {
+      return (req, res) => {
+        inFlight.add(res);
+        // Before the handler runs, so that it is in the answer's headers.
+        if (draining) res.setHeader('connection', 'close');
+        res.once('close', () => {
+          inFlight.delete(res);
+          // Node closes a `Connection: close` socket itself; one whose keep-alive answer started
+          // before the drain would otherwise linger until the keep-alive timeout.
+          if (draining) setImmediate(closeIdle);
+        });
+        listener(req, res);
+      };
+    },
+    drain(server, capMs) {
       drained ??= new Promise<void>((resolve) => {
         draining = true;
+        // Connections with no request in progress: idle keep-alive ones, and those whose last answer just ended.
+        closeIdle = () => server.closeIdleConnections();
         server.close(() => resolve());
         for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
-        closeIfIdle();
+        closeIdle();
         const cap = setTimeout(() => server.closeAllConnections(), capMs);
         cap.unref();
         server.once('close', () => clearTimeout(cap));
