@@ -159,6 +159,7 @@ export class ConfigEditor {
         // The file keeps changing (its next reload tries again), or is read-only: the plaintext
         // secret is then checked as such.
         if (err instanceof ConfigConflict) return void this.log.debug({ err: err.message }, 'secret hash not written yet: config.yaml is changing');
+        this.hashedSecrets.add(seen); // not again for this value on every reload
         this.log.warn({ err: (err as Error).message }, 'could not store the bcrypt hash of remote-management.secret-key');
       }
     });

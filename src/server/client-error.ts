@@ -16,6 +16,8 @@ function classify(err: NodeJS.ErrnoException): ProxyError {
   switch (err.code) {
     case 'HPE_HEADER_OVERFLOW':
       return new ProxyError(431, 'headers_too_large', 'the request headers are too large');
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new ProxyError(413, 'request_too_large', 'the chunk extensions of the request body are too large');
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return new ProxyError(408, 'request_timeout', 'the request headers were not received in time');
     default:
