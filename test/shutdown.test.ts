@@ -197,3 +197,25 @@ test('npm run demo removes its temp folder when a second signal cuts the drain s
   assert.deepEqual(await demoFolders(tmp), [], 'removed even on the forced exit');
   await reader.cancel().catch(() => undefined);
 });
+
+test('in process: idle keep-alive connections do not hold the drain; the cap still cuts a stream that does not end', async (t) => {
+  const up = await slowUpstream();
+  t.after(() => up.close());
+  const { startProxy, provider } = await import('./helpers/proxy.js');
+  const proxy = await startProxy({ 'api-keys': ['k'], 'openai-compatibility': [provider('p', up.url, ['m'])] });
+  t.after(() => proxy.close());
+  const client = new Agent({ keepAliveTimeout: 60_000 });
+  t.after(() => client.close());
+  await (await request(`${proxy.url}/healthz`, { dispatcher: client })).body.text();
+  const res = await chat(proxy.url, client, true, 'endless');
+  const cut = new Promise<string>((resolve) => {
+    res.body.on('data', () => undefined);
+    res.body.on('error', (err) => resolve(`error: ${(err as Error).message}`));
+    res.body.on('end', () => resolve('end'));
+  });
+  const started = performance.now();
+  await proxy.gateway.close(400);
+  const took = performance.now() - started;
+  assert.ok(took >= 350 && took < 2000, `drain took ${Math.round(took)} ms with a 400 ms cap`);
+  assert.match(await cut, /error|end/);
+});
