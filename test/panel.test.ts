@@ -224,6 +224,7 @@ test('panel routes: logs viewer, request logs by id, error logs, latest-version 
     const r = await call(proxy, 'GET', `/request-log-by-id/${okId}`);
     return r.status === 200 && r.text.includes('=== end') ? r : undefined;
   }, 3000, 'the request log');
+  assert.ok(byId);
   assert.match(byId.text, /POST \/v1\/chat\/completions/);
   assert.ok(!byId.text.includes(OR_KEY));
   assert.equal((await call(proxy, 'GET', '/request-log-by-id/nope-0000')).status, 404);
@@ -233,6 +234,7 @@ test('panel routes: logs viewer, request logs by id, error logs, latest-version 
     const r = await call(proxy, 'GET', '/request-error-logs');
     return r.json?.files?.length === 1 ? r : undefined;
   }, 3000, 'one error log');
+  assert.ok(errors);
   const file = errors.json.files[0];
   assert.equal(typeof file.size, 'number');
   assert.equal(typeof file.modified, 'number');
@@ -267,11 +269,13 @@ test('api-call: reaches a configured provider with its stored key, never another
   const up = await mockUpstream((req, res, rec) => {
     if (rec.path === '/v1/redirect') {
       res.writeHead(302, { location: `${other.url}/models` });
-      return res.end();
+      res.end();
+      return;
     }
     if (rec.path === '/v1/echo') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      return res.end(JSON.stringify({ youSent: req.headers.authorization }));
+      res.end(JSON.stringify({ youSent: req.headers.authorization }));
+      return;
     }
     res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'a=b' });
     res.end(JSON.stringify({ data: [{ id: 'm1' }] }));
