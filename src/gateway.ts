@@ -15,6 +15,8 @@ import { createRequestListener } from './server/app.js';
 import { answerClientError } from './server/client-error.js';
 import { createDrain } from './server/drain.js';
 import { createManagement, managementGuard, type ManagementOptions } from './server/management.js';
+import { RecentRequests } from './observe/recent-requests.js';
+import { createPanel } from './server/panel.js';
 import { createObservabilityRoutes } from './server/observability.js';
 import { Observability } from './observe/observability.js';
 import { ObservedResponse } from './observe/response.js';
@@ -64,7 +66,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const balancer = new Balancer();
   const dispatchers = new Dispatchers();
   const observe = await Observability.create({ store, balancer, log });
-  const runtime: Runtime = { store, balancer, dispatchers, log, observe };
+  const runtime: Runtime = { store, balancer, dispatchers, log, observe, recent: new RecentRequests() };
   store.onSwap((next) => {
     balancer.retain(next.registry.list);
     const proxies = new Set<string | undefined>([undefined]);
@@ -88,7 +90,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Stamps x-cliproxy-overhead-ms on every answer when its headers go out.
       ServerResponse: ObservedResponse,
     },
-    drain.track(createRequestListener({ rt: runtime, mounts: [createObservabilityRoutes(guard), createManagement(editor, options.management, guard)] })),
+    drain.track(
+      createRequestListener({ rt: runtime, mounts: [createObservabilityRoutes(guard), createManagement(editor, options.management, guard), createPanel(runtime, options.configPath)] }),
+    ),
   );
   // Malformed requests, header floods (431), header timeouts (408): a JSON error like any other.
   server.on('clientError', answerClientError(log));
