@@ -102,7 +102,12 @@ function parts(content: unknown, path: string): ChatContentPart[] {
   return out;
 }
 
-const textOf = (list: ChatContentPart[]): string => list.map((p) => (p.type === 'text' ? p.text : '')).join('');
+/** The text of parts; separate parts (Codex sends several blocks in one message) stay apart. */
+const textOf = (list: ChatContentPart[], separator = '\n\n'): string =>
+  list
+    .filter((p) => p.type === 'text')
+    .map((p) => (p as { text: string }).text)
+    .join(separator);
 
 /** Text-only content goes as a string (the form every OpenAI-compatible server accepts). */
 const userContent = (list: ChatContentPart[]): string | ChatContentPart[] => (list.every((p) => p.type === 'text') ? textOf(list) : list);
@@ -118,7 +123,7 @@ function appendMessage(b: Builder, item: Json, path: string): void {
   }
   if (role === 'user') return push(b, { role: 'user', content: userContent(content) });
   if (role !== 'assistant') throw invalid(`${path}.role`, 'must be "user", "assistant", "system" or "developer"');
-  const message: AssistantMessage = { role: 'assistant', content: textOf(content) };
+  const message: AssistantMessage = { role: 'assistant', content: textOf(content, '') };
   if (b.reasoning) message.reasoning_content = b.reasoning;
   b.reasoning = '';
   push(b, message);
@@ -147,7 +152,7 @@ function appendOutput(b: Builder, item: Json, path: string): void {
   if (typeof output === 'string') content = output;
   else if (output !== undefined && output !== null) {
     const list = parts(output, `${path}.output`);
-    content = textOf(list);
+    content = textOf(list, '');
     b.media.push(...list.filter((p) => p.type !== 'text'));
   }
   b.opened = true;

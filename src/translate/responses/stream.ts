@@ -73,9 +73,12 @@ export function streamToResponses(opts: StreamOptions): ResponsesStream {
 
   const emit = (type: string, fields: Json): string => frame({ type, sequence_number: seq++, ...fields });
 
+  /** created and in_progress carry the same response (with the request's tools: serialised once). */
   function start(): string {
     started = true;
-    return emit('response.created', { response }) + emit('response.in_progress', { response });
+    const json = JSON.stringify(response);
+    const lifecycle = (type: string) => `event: ${type}\ndata: {"type":"${type}","sequence_number":${seq++},"response":${json}}\n\n`;
+    return lifecycle('response.created') + lifecycle('response.in_progress');
   }
 
   function closeText(status: ItemStatus = 'completed'): string {
