@@ -11,9 +11,9 @@ import { ProxyError, UpstreamReply } from '../src/errors.js';
 import type { CommittedStream } from '../src/execute.js';
 import { anthropicErrorBody, anthropicErrorEvent, anthropicErrorType } from '../src/server/errors.js';
 import { relayStream } from '../src/server/sse.js';
-import type { Message } from '../src/translate/anthropic-messages.js';
-import { messageToEvents, reasoningEffort, streamToClient, toClient, toUpstream, type StreamOptions } from '../src/translate/anthropic-openai.js';
-import { estimateInputTokens, MEDIA_TOKENS } from '../src/translate/anthropic-tokens.js';
+import type { Message } from '../src/translate/anthropic/messages.js';
+import { messageToEvents, reasoningEffort, streamToClient, toClient, toUpstream, type StreamOptions } from '../src/translate/anthropic/index.js';
+import { estimateInputTokens, MEDIA_TOKENS } from '../src/translate/anthropic/tokens.js';
 
 const OPTS: StreamOptions = { model: 'claude-test', id: 'msg_fallback', inputTokens: 42, errorEvent: anthropicErrorEvent };
 

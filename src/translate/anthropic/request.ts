@@ -3,8 +3,8 @@
  * untrusted JSON, so they are validated while they are translated; a malformed one is a 400 that
  * names the offending path (`messages.2.content.0.source`), as Anthropic's own API does.
  */
-import { ProxyError, badRequest } from '../errors.js';
-import type { ChatContentPart, ChatMessage, ChatRequest, ChatTool, ChatToolCall, ChatToolChoice } from './openai-chat.js';
+import { ProxyError, badRequest } from '../../errors.js';
+import type { ChatContentPart, ChatMessage, ChatRequest, ChatTool, ChatToolCall, ChatToolChoice } from '../openai-chat.js';
 
 type Json = Record<string, unknown>;
 
