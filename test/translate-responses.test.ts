@@ -62,13 +62,13 @@ function run(request: Record<string, unknown>, lines: string[], end = true) {
 }
 
 describe('request: Codex shapes → chat', () => {
-  test('first turn: developer messages → one system message, user turns in order, tools flattened', () => {
+  test('first turn: developer messages → one system message, user turns combined in order, tools flattened', () => {
     const req = fixture('codex-first-turn');
     const { chat, tools } = toChat(req, 'up-model');
     assert.equal(chat.model, 'up-model');
-    assert.deepEqual(chat.messages.map((m) => m.role), ['system', 'user', 'user']);
+    assert.deepEqual(chat.messages.map((m) => m.role), ['system', 'user']);
     assert.equal(chat.messages[0]!.content, 'You are a coding agent in a terminal. Keep answers short.\n\n<skills_instructions>No skills are installed.</skills_instructions>\n\n<permissions instructions>Commands run without a sandbox.</permissions instructions>');
-    assert.equal(chat.messages[2]!.content, 'make a patch');
+    assert.match(chat.messages[1]!.content as string, /^<environment_context>.*<\/environment_context>\n\nmake a patch$/s);
     const names = chat.tools!.map((t) => t.function.name);
     assert.deepEqual(names, ['exec_command', 'write_stdin', 'request_user_input', 'apply_patch', 'view_image', 'get_goal', 'create_goal', 'update_goal']);
     // apply_patch is freeform: one string argument, and the grammar for the model to follow
@@ -151,8 +151,7 @@ describe('request: Codex shapes → chat', () => {
       { role: 'system', content: 'Be brief.' },
       { role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } }] },
       { role: 'assistant', content: 'A pixel.' },
-      { role: 'system', content: 'Answer in JSON now.' },
-      { role: 'user', content: 'Again.' },
+      { role: 'user', content: 'Answer in JSON now.\n\nAgain.' },
     ]);
     assert.equal(chat.max_tokens, 321);
     assert.equal(chat.temperature, 0.2);
@@ -191,6 +190,13 @@ describe('request: Codex shapes → chat', () => {
       'up',
     );
     assert.equal((chat.messages[1] as any).reasoning_content, 'think');
+  });
+
+  test('an unanswered call gets a "no result" tool message; an output without its call becomes user text', () => {
+    const { chat } = toChat({ model: 'm', input: [{ role: 'user', content: 'go' }, { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{}' }, { role: 'user', content: 'stop' }, { type: 'function_call_output', call_id: 'zz', output: 'late' }] }, 'up');
+    assert.deepEqual(chat.messages.map((m) => m.role), ['user', 'assistant', 'tool', 'user']);
+    assert.match((chat.messages[2] as any).content, /no result/);
+    assert.match((chat.messages[3] as any).content, /^stop\n\nResult of tool call zz:\nlate$/);
   });
 
   test('invalid requests are 400s naming the field; unknown items and tools are dropped', () => {

@@ -1,14 +1,17 @@
 /**
  * Responses request → OpenAI chat completion request, as a pure function. `instructions` and the
- * developer/system messages that open the conversation become one system message; input items
- * keep their order: messages, `function_call` / `custom_tool_call` → assistant tool calls (calls in
- * a row share one assistant message), `*_output` → tool messages. Reasoning items signed by
+ * developer/system messages that open the conversation become one system message (later ones are
+ * user text in place); input items keep their order: messages, `function_call` /
+ * `custom_tool_call` → assistant tool calls (calls in a row share one assistant message),
+ * `*_output` → tool messages. Reasoning items signed by
  * another provider (`encrypted_content`) cannot be checked by a chat upstream: dropped. Fields
  * without a chat meaning (`include`, `prompt_cache_key`, `client_metadata`, `store`, ...) are
  * dropped, never a 400.
  */
 import { ProxyError, badRequest } from '../../errors.js';
 import type { ChatContentPart, ChatMessage, ChatRequest, ChatToolCall, ChatToolChoice } from '../openai-chat.js';
+// The hub's ordering rules for tool turns (written for the Anthropic spoke; they hold for any chat request).
+import { repairToolTurns } from '../anthropic/request-turns.js';
 import { chatTools, qualifiedName } from './tools.js';
 import type { Json, ToolMap } from './types.js';
 
@@ -117,8 +120,10 @@ function appendMessage(b: Builder, item: Json, path: string): void {
   const content = parts(item.content, `${path}.content`);
   if (role === 'system' || role === 'developer') {
     const value = textOf(content);
+    // Later ones go as user text, in place: strict upstreams (and many chat templates) reject a
+    // system message after the first turn; CLI Proxy API maps them the same way.
     if (!b.opened) b.system.push(value);
-    else push(b, { role: 'system', content: value });
+    else push(b, { role: 'user', content: value });
     return;
   }
   if (role === 'user') return push(b, { role: 'user', content: userContent(content) });
@@ -252,7 +257,10 @@ export function toChat(req: Json, model: string, history: readonly unknown[] = [
   else input.forEach((item, i) => appendItem(b, item, `input.${i}`));
   if (b.media.length > 0) b.messages.push({ role: 'user', content: b.media });
   const system = b.system.filter((s) => s !== '').join('\n\n');
-  const chat: ChatRequest = { model, messages: system ? [{ role: 'system', content: system }, ...b.messages] : b.messages };
+  // Strict upstreams want each call answered right after it: a call Codex never answered
+  // (interrupted) gets a short "no result", consecutive user messages are combined.
+  const messages = repairToolTurns(b.messages);
+  const chat: ChatRequest = { model, messages: system ? [{ role: 'system', content: system }, ...messages] : messages };
   if (req.max_output_tokens !== undefined && req.max_output_tokens !== null) chat.max_tokens = number(req.max_output_tokens, 'max_output_tokens');
   if (typeof req.temperature === 'number') chat.temperature = req.temperature;
   if (typeof req.top_p === 'number') chat.top_p = req.top_p;
