@@ -315,6 +315,16 @@ describe('stream: chat chunks → Responses events', () => {
     assert.equal(stream.result(), undefined);
   });
 
+  test('keep-alive: an SSE comment, only while the response is open', () => {
+    const stream = streamToResponses({ id: 'resp_k', model: 'm', createdAt: 1, tools: new Map(), inputTokens: 1, request: { input: 'q' }, failedEvent: responsesFailedEvent, keepAliveMs: 5 });
+    assert.equal(stream.keepAlive?.everyMs, 5);
+    assert.equal(stream.keepAlive!.text(), '', 'nothing before response.created');
+    stream.event(chunk({ content: 'a' }));
+    assert.equal(stream.keepAlive!.text(), ': keep-alive\n\n');
+    stream.event('[DONE]');
+    assert.equal(stream.keepAlive!.text(), '', 'nothing after response.completed');
+  });
+
   test('a plain JSON answer replayed as events gives the same response as toResponse', () => {
     const req = fixture('codex-first-turn');
     const { tools } = toChat(req, 'up');

@@ -26,6 +26,9 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 };
 
+/** Comment-line keep-alive period while the upstream is silent (a reasoning model thinking). */
+const KEEP_ALIVE_MS = 15_000;
+
 /** One store per running gateway (tests run several in one process). */
 const stores = new WeakMap<Runtime, ResponseStore>();
 
@@ -94,7 +97,7 @@ export async function respond(ctx: RequestContext, raw: string, json: Json): Pro
   if (committed.kind === 'stream') {
     ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
     ctx.res.flushHeaders();
-    const mapper = streamToResponses({ ...opts, request: json, failedEvent: responsesFailedEvent });
+    const mapper = streamToResponses({ ...opts, request: json, failedEvent: responsesFailedEvent, keepAliveMs: KEEP_ALIVE_MS });
     const tap = ctx.rt.observe.streamTap(ctx, false);
     const outcome = await relayStream(ctx.res, committed, { mapper, errorEvent: (e) => mapper.fail(e), tap });
     if (outcome === 'complete') keep(mapper.result());

@@ -21,6 +21,8 @@ export interface StreamOptions extends ResponseOptions {
   readonly request: Json;
   /** Wire text of `response.failed` (the wire shape of errors is the server's business). */
   readonly failedEvent: (error: ProxyError, response: ResponseObject, sequence: number) => string;
+  /** Keep-alive period while the upstream is silent (0: none). */
+  readonly keepAliveMs?: number;
 }
 
 export interface ResponsesStream {
@@ -31,7 +33,11 @@ export interface ResponsesStream {
   fail(error: ProxyError): string;
   /** The final response once `response.completed` / `response.incomplete` went out. */
   result(): ResponseObject | undefined;
+  readonly keepAlive?: { readonly everyMs: number; text(): string };
 }
+
+/** An SSE comment: it keeps idle connections open through middleboxes, and every SSE parser skips it. */
+const KEEP_ALIVE = ': keep-alive\n\n';
 
 interface TextState {
   readonly kind: 'message' | 'reasoning';
@@ -248,7 +254,9 @@ export function streamToResponses(opts: StreamOptions): ResponsesStream {
     return fail(new ProxyError(502, 'upstream_stream_truncated', 'upstream ended the stream before the answer was complete'));
   }
 
-  return { event, end, fail, result: () => final };
+  const everyMs = opts.keepAliveMs ?? 0;
+  const keepAlive = everyMs > 0 ? { everyMs, text: () => (started && !finished ? KEEP_ALIVE : '') } : undefined;
+  return { event, end, fail, result: () => final, keepAlive };
 }
 
 /** A whole response as the stream events that build it (an upstream that answered without SSE). */
