@@ -12,7 +12,7 @@ import { sendJson } from './context.js';
 import { handleAnthropicModel, handleAnthropicModels, handleCountTokens, handleMessages, wantsAnthropicErrors } from './anthropic.js';
 import { sendError, toProxyError } from './errors.js';
 import { handleGetModel, handleListModels, handleProxy } from './openai.js';
-import { handleDeleteResponse, handleGetResponse, handleResponses } from './responses.js';
+import { handleResponses, handleStoredResponse } from './responses.js';
 import { VERSION } from '../version.js';
 import { newTiming } from '../observe/response.js';
 
@@ -42,6 +42,7 @@ const ENDPOINTS = [
   'POST /v1/responses',
   'GET /v1/responses/{id}',
   'DELETE /v1/responses/{id}',
+  'GET /v1/responses/{id}/input_items',
   'GET /healthz',
 ];
 
@@ -66,12 +67,7 @@ async function routeV1(ctx: RequestContext): Promise<void> {
     if (req.method !== 'POST') methodNotAllowed(ctx, 'POST');
     return handleResponses(ctx);
   }
-  if (path.startsWith('/v1/responses/')) {
-    const id = decodeURIComponent(path.slice('/v1/responses/'.length));
-    if (req.method === 'GET') return handleGetResponse(ctx, id);
-    if (req.method === 'DELETE') return handleDeleteResponse(ctx, id);
-    methodNotAllowed(ctx, 'GET, DELETE');
-  }
+  if (path.startsWith('/v1/responses/')) return handleStoredResponse(ctx, path.slice('/v1/responses/'.length));
   // Anthropic SDKs send anthropic-version on every request: they get Anthropic's model format.
   const anthropic = req.headers['anthropic-version'] !== undefined;
   if (path === '/v1/models' || path === '/v1/models/') {
