@@ -8,10 +8,8 @@
 import { ProxyError, badRequest } from '../errors.js';
 import { normalizeUsage } from '../observe/usage.js';
 import type { Runtime } from '../runtime.js';
-import { toChat } from '../translate/responses/request.js';
-import { responseId, toResponse, type ResponseOptions } from '../translate/responses/response.js';
-import { responseToEvents, streamToResponses } from '../translate/responses/stream.js';
-import type { Json, ResponseObject } from '../translate/responses/types.js';
+import { responseId, responseToEvents, streamToResponses, toChat, toResponse, type ResponseObject, type ResponseOptions } from '../translate/responses/index.js';
+import type { Json } from '../translate/responses/types.js';
 import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
 import { responsesFailedEvent } from './errors.js';
