@@ -71,15 +71,20 @@ export function passthroughHeaders(upstream: IncomingHttpHeaders | Record<string
 
 /** Response headers that say how the request was routed: provider and credential index, never the key. */
 export function routingHeaders(ctx: RequestContext, committed: Committed): Record<string, string> {
+  return addRoutingHeaders(ctx, committed, {});
+}
+
+/** routingHeaders, written into `into` (no object of their own on the hot path). */
+export function addRoutingHeaders<H extends Record<string, unknown>>(ctx: RequestContext, committed: Committed, into: H): H {
   ctx.info.provider = committed.target.provider.name;
   ctx.info.upstreamModel = committed.target.upstreamModel;
   ctx.info.credential = committed.credential.index;
   ctx.info.attempts = committed.attempts;
-  return {
-    'x-cliproxy-provider': committed.target.provider.name,
-    'x-cliproxy-credential': String(committed.credential.index),
-    'x-cliproxy-attempts': String(committed.attempts),
-  };
+  const h = into as Record<string, unknown>;
+  h['x-cliproxy-provider'] = committed.target.provider.name;
+  h['x-cliproxy-credential'] = String(committed.credential.index);
+  h['x-cliproxy-attempts'] = String(committed.attempts);
+  return into;
 }
 
 const SSE_HEADERS = {
@@ -131,7 +136,8 @@ export async function handleProxy(ctx: RequestContext, upstreamPath: string): Pr
     strip = false;
     committed = await run(raw);
   }
-  const headers = passthroughHeaders(committed.headers, { ...ctx.headers, ...routingHeaders(ctx, committed) });
+  // The request's own header object becomes the answer's: nothing can fail between here and writeHead.
+  const headers = passthroughHeaders(committed.headers, addRoutingHeaders(ctx, committed, ctx.headers as OutgoingHttpHeaders));
   const mapBack = committed.target.forceMapping;
   if (committed.kind === 'body') {
     ctx.info.usage = usageFromBody(committed.body);
