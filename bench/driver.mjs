@@ -214,12 +214,16 @@ async function openJob(job) {
   const deadline = setTimeout(() => controller.abort(), job.deadlineMs);
   const progress = setInterval(() => process.send({ progress: { open, peakOpen } }), 100);
   const all = [];
-  // Opened in 50 even batches over rampMs (a timer per stream would be coarser than the gap).
-  const perBatch = Math.ceil(job.count / 50);
-  for (let i = 0; i < job.count; i++) {
-    tally.sent++;
-    all.push(oneStream(pool, job, url, tally, out, controller.signal));
-    if ((i + 1) % perBatch === 0) await new Promise((r) => setTimeout(r, job.rampMs / 50));
+  // Opened at a steady rate: a batch every 10 ms (a timer per stream would be coarser than the gap),
+  // each batch as far as the schedule says by now, so a slow tick does not slow the rate.
+  let sent = 0;
+  while (sent < job.count) {
+    const due = Math.min(job.count, Math.ceil((job.count * (performance.now() - started + 10)) / Math.max(1, job.rampMs)));
+    for (; sent < due; sent++) {
+      tally.sent++;
+      all.push(oneStream(pool, job, url, tally, out, controller.signal));
+    }
+    if (sent < job.count) await new Promise((r) => setTimeout(r, 10));
   }
   await Promise.allSettled(all);
   clearTimeout(deadline);

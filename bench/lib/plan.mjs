@@ -12,6 +12,7 @@ export const HELP = `npm run bench -- [options]
   --stream-rate N       fixed offered load for the time-to-first-chunk test, streams/s (default 100)
   --connections N       connections for the saturation tests (default 50)
   --open-streams N      concurrent streams for the memory test (default 1000)
+  --open-rate N         streams opened per second in the memory test (default 1000)
   --body-kb N           pad each request with earlier conversation turns to ~N KB more
                         (default 0: a ~0.3 KB request)
   --mock-port N         port of the mock upstream (default: a free one); fix it to start a peer
@@ -45,6 +46,7 @@ export function parsePlan(argv) {
       'stream-rate': { type: 'string', default: '100' },
       connections: { type: 'string', default: '50' },
       'open-streams': { type: 'string', default: '1000' },
+      'open-rate': { type: 'string', default: '1000' },
       'body-kb': { type: 'string', default: '0' },
       'mock-port': { type: 'string', default: '0' },
       'peer-url': { type: 'string' },
@@ -90,10 +92,17 @@ export function parsePlan(argv) {
     // Chunks 2 ms apart: a proxy that held a chunk back until the next one arrived would add 2 ms.
     ttfc: { rate: int(values['stream-rate'], 'stream-rate'), seconds: quick ? 0.75 : 3, mode: { chunks: 20, ttfbMs: 0, delayMs: 2 } },
     streams: { connections: int(values.connections, 'connections'), seconds: quick ? 0.75 : 3, mode: { chunks: 20, ttfbMs: 0, delayMs: 0 } },
-    open: {
-      count: openStreams,
-      rampMs: quick ? 500 : 1000,
-      mode: { chunks: 20, ttfbMs: 0, delayMs: quick ? 100 : 300 },
-    },
+    open: openPhase(openStreams, int(values['open-rate'], 'open-rate'), quick),
   };
+}
+
+/**
+ * The memory phase: `count` streams opened at a steady `rate`, each living long enough (20 chunks)
+ * that the first is still open when the last opens, so all are open at once.
+ */
+function openPhase(count, rate, quick) {
+  const rampMs = Math.ceil((count / rate) * 1000);
+  const chunks = 20;
+  const delayMs = Math.max(quick ? 100 : 300, Math.ceil((rampMs + 3000) / chunks));
+  return { count, rate, rampMs, mode: { chunks, ttfbMs: 0, delayMs } };
 }

@@ -66,12 +66,23 @@ export class ClientSignal extends EventEmitter {
   aborted = false;
 }
 
+const SIGNAL = Symbol('clientSignal');
+type SignalledResponse = ServerResponse & { [SIGNAL]?: ClientSignal };
+
+/** One 'close' listener for every response (no closure per request). */
+function onResponseClose(this: SignalledResponse): void {
+  const signal = this[SIGNAL];
+  if (signal === undefined || this.writableFinished) return;
+  signal.aborted = true;
+  signal.emit('abort');
+}
+
 export function clientSignal(res: ServerResponse): ClientSignal {
-  const signal = new ClientSignal();
-  res.once('close', () => {
-    if (res.writableFinished) return;
-    signal.aborted = true;
-    signal.emit('abort');
-  });
+  const r = res as SignalledResponse;
+  let signal = r[SIGNAL];
+  if (signal === undefined) {
+    signal = r[SIGNAL] = new ClientSignal();
+    res.on('close', onResponseClose);
+  }
   return signal;
 }

@@ -33,6 +33,14 @@ export function createDrain(): Drain {
   let drained: Promise<void> | undefined;
   let closeIdle = () => {};
 
+  // One listener for every answer ('close' comes once): no closure per request.
+  function untrack(this: ServerResponse): void {
+    inFlight.delete(this);
+    // Node closes a `Connection: close` socket itself; one whose keep-alive answer started
+    // before the drain would otherwise linger until the keep-alive timeout.
+    if (draining) setImmediate(closeIdle);
+  }
+
   return {
     get draining() {
       return draining;
@@ -42,12 +50,7 @@ export function createDrain(): Drain {
         inFlight.add(res);
         // Before the handler runs, so that it is in the answer's headers.
         if (draining) res.setHeader('connection', 'close');
-        res.once('close', () => {
-          inFlight.delete(res);
-          // Node closes a `Connection: close` socket itself; one whose keep-alive answer started
-          // before the drain would otherwise linger until the keep-alive timeout.
-          if (draining) setImmediate(closeIdle);
-        });
+        res.on('close', untrack);
         listener(req, res);
       };
     },
