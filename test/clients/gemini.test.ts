@@ -32,7 +32,9 @@ describe('Gemini CLI through cliproxy', () => {
     const env = await setup(t, (req): Reply => {
       const result = lastToolResult(req);
       if (result !== undefined) return { text: `The command printed: ${/gemini-marker-\d+/.exec(result)?.[0] ?? result}` };
-      if (toolNames(req).includes('run_shell_command')) return { toolCalls: [{ name: 'run_shell_command', arguments: { command: 'echo gemini-marker-$((6*7))' } }] };
+      // Gemini CLI blocks $(( )) as command substitution; printf proves the shell ran just as well
+      // (the command does not contain the string the answer must quote).
+      if (toolNames(req).includes('run_shell_command')) return { toolCalls: [{ name: 'run_shell_command', arguments: { command: "printf 'gemini-marker-%s%s\\n' 4 2" } }] };
       return { text: 'no shell tool offered' };
     });
     if (!env) return;
