@@ -86,7 +86,7 @@ export class PostgresUsageStore implements UsageStore {
       () => store.retention.set(options.retentionDays),
       (err: Error) => {
         // Not fatal: records buffer, and the next write (or read) tries again.
-        options.log.warn({ db: store.location, err: { message: err.message, code: (err as { code?: string }).code } }, 'usage statistics: database not reachable at start; records are buffered until it is');
+        options.log.warn({ db: store.location, err: { message: err.message, code: (err as { code?: string }).code } }, 'usage statistics: cannot prepare the database at start; records are buffered and it is retried');
         store.retention.set(options.retentionDays);
       },
     );
