@@ -216,7 +216,8 @@ describe('usage statistics in PostgreSQL', { skip: pgSkip }, () => {
     }, 3000, '7 dropped records') as Map<string, number>;
     assert.equal(m.get(series('cliproxy_usage_records_buffered')), 5);
     assert.equal(logged(proxy, 'buffer full').length, 1);
-    assert.equal(logged(proxy, 'cannot prepare the database at start').length, 1);
+    assert.equal(logged(proxy, 'cannot write to the database').length, 1, 'down from the start and every write failing: one line');
+    assert.equal((await metrics(proxy)).get(series('cliproxy_usage_store_up')), 0);
     await relay.up();
     await usageCount(proxy, 5, 10_000);
     assert.equal((await metrics(proxy)).get(series('cliproxy_usage_records_dropped_total')), 7, 'a counter: it does not go back');

@@ -105,8 +105,10 @@ export class UsageBuffer {
 
   private async writeAll(): Promise<void> {
     const size = this.options.batchSize ?? BATCH;
-    while (this.pending > 0) {
+    do {
+      // Empty only while down with nothing queued: a probe, so the outage ends when the database is back.
       const batch = this.queue.slice(this.head, this.head + size);
+      if (batch.length === 0 && !this.down) return;
       try {
         await this.options.write(batch);
       } catch (err) {
@@ -122,10 +124,16 @@ export class UsageBuffer {
         this.head = 0;
       }
       this.recovered(batch.length);
-    }
+    } while (this.pending > 0);
   }
 
-  private failed(err: unknown): void {
+  /** The database failed before any write (e.g. at start): an outage, retried (probed) with backoff. */
+  markDown(err: unknown): void {
+    if (this.closed || this.writing || this.timer) return this.failed(err, false);
+    this.failed(err);
+  }
+
+  private failed(err: unknown, retry = true): void {
     if (!this.down) {
       this.down = true;
       this.options.log.error(
@@ -133,7 +141,7 @@ export class UsageBuffer {
         'usage statistics: cannot write to the database; buffering records in memory until it is back',
       );
     }
-    if (this.closed) return;
+    if (this.closed || !retry) return;
     this.retryMs = Math.min(RETRY_MAX_MS, Math.max(RETRY_MIN_MS, this.retryMs * 2));
     this.timer = setTimeout(() => void this.drain(), this.retryMs).unref();
   }

@@ -6,7 +6,7 @@
  * bounded buffer, and every statement has a client-side time limit.
  */
 import pg from 'pg';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { UsageBuffer } from './usage-buffer.js';
 import { migrate, MIGRATIONS, USAGE_TABLE } from './usage-pg-migrations.js';
 import { Retention } from './usage-retention.js';
@@ -18,6 +18,8 @@ import { masked } from './usage-store.js';
 const CONNECT_TIMEOUT_MS = 3000;
 /** A statement past this fails (client side), its connection is discarded, and the batch is retried. */
 const QUERY_TIMEOUT_MS = 30_000;
+/** Management reads (an export of a long history) may take longer. */
+const READ_TIMEOUT_MS = 120_000;
 const PRUNE_CHUNK = 10_000;
 
 /** int8 (COUNT, ids, BIGINT columns) and numeric (SUM of BIGINT) as numbers; exact below 2^53. */
@@ -48,6 +50,8 @@ const WHERE = 'WHERE ts >= $1 AND ts < $2';
 /** Days and hours in the server's local time zone (as SQLite's 'localtime' and CLI Proxy API do). */
 const LOCAL = `(to_timestamp(ts / 1000.0) AT TIME ZONE $3)`;
 const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+
+type Query = (text: string, values: unknown[]) => Promise<unknown[]>;
 
 const bounds = (range: UsageRange): [number, number] => [Math.floor(range.from ?? 0), Math.ceil(range.to ?? Number.MAX_SAFE_INTEGER)];
 
@@ -84,9 +88,9 @@ export class PostgresUsageStore implements UsageStore {
     pool.on('error', (err) => options.log.debug({ db: store.location, err: { message: err.message } }, 'usage statistics: idle database connection lost'));
     store.ready().then(
       () => store.retention.set(options.retentionDays),
-      (err: Error) => {
-        // Not fatal: records buffer, and the next write (or read) tries again.
-        options.log.warn({ db: store.location, err: { message: err.message, code: (err as { code?: string }).code } }, 'usage statistics: cannot prepare the database at start; records are buffered and it is retried');
+      (err: unknown) => {
+        // Not fatal: an outage like any other (logged once, records buffered, retried with backoff).
+        store.buffer.markDown(err);
         store.retention.set(options.retentionDays);
       },
     );
@@ -144,14 +148,21 @@ export class PostgresUsageStore implements UsageStore {
     }
   }
 
-  /** Runs `fn` in one read-only snapshot, so totals and groups agree while others write. */
-  private async consistent<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  /** Our own queued records first, so a reader sees what this instance answered (skipped while down: it would only wait). */
+  private async beforeRead(): Promise<void> {
+    if (this.buffer.stats().up) await this.buffer.flush();
     await this.ready();
+  }
+
+  /** Runs `fn` in one read-only snapshot, so totals and groups agree while others write. */
+  private async consistent<T>(fn: (query: Query) => Promise<T>): Promise<T> {
+    await this.beforeRead();
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    const query: Query = async (text, values) => (await client.query({ text, values, query_timeout: READ_TIMEOUT_MS } as pg.QueryConfig)).rows;
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const out = await fn(client);
+      const out = await fn(query);
       await client.query('COMMIT');
       return out;
     } catch (err) {
@@ -163,42 +174,38 @@ export class PostgresUsageStore implements UsageStore {
   }
 
   async snapshot(range: UsageRange = {}, detailsPerModel = Infinity): Promise<UsageSnapshot> {
-    // Our own queued records first, so a reader sees what this instance answered (best effort).
-    await this.buffer.flush();
     await this.retention.idle();
     const p = bounds(range);
-    return this.consistent(async (client) => {
-      const totals = (
-        await client.query<{ n: number; f: number; t: number }>(
-          `SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE failed) AS f, COALESCE(SUM(total_tokens), 0) AS t FROM ${USAGE_TABLE} ${WHERE}`,
-          p,
-        )
-      ).rows[0]!;
+    return this.consistent(async (query) => {
+      const [totals] = (await query(`SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE failed) AS f, COALESCE(SUM(total_tokens), 0) AS t FROM ${USAGE_TABLE} ${WHERE}`, p)) as Array<{
+        n: number;
+        f: number;
+        t: number;
+      }>;
       const grouped = async (format: string) =>
-        (await client.query<Group>(`SELECT to_char(${LOCAL}, '${format}') AS k, COUNT(*) AS n, SUM(total_tokens) AS t FROM ${USAGE_TABLE} ${WHERE} GROUP BY 1`, [...p, TIME_ZONE])).rows;
+        (await query(`SELECT to_char(${LOCAL}, '${format}') AS k, COUNT(*) AS n, SUM(total_tokens) AS t FROM ${USAGE_TABLE} ${WHERE} GROUP BY 1`, [...p, TIME_ZONE])) as Group[];
       const days = await grouped('YYYY-MM-DD');
       const hours = await grouped('HH24');
-      const groups = (await client.query<ClientModelGroup>(`SELECT client, model, COUNT(*) AS n, SUM(total_tokens) AS t FROM ${USAGE_TABLE} ${WHERE} GROUP BY client, model`, p)).rows;
-      const snap = buildSnapshot(totals, days, hours, groups);
+      const groups = (await query(`SELECT client, model, COUNT(*) AS n, SUM(total_tokens) AS t FROM ${USAGE_TABLE} ${WHERE} GROUP BY client, model`, p)) as ClientModelGroup[];
+      const snap = buildSnapshot(totals!, days, hours, groups);
       if (detailsPerModel <= 0 || groups.length === 0) return snap;
       const rows = Number.isFinite(detailsPerModel)
         ? // The latest n of each client and model, each read off the (client, model, ts) index.
-          await client.query<UsageRow>(
+          await query(
             `SELECT u.* FROM unnest($3::text[], $4::text[]) AS g(client, model)
              CROSS JOIN LATERAL (SELECT * FROM ${USAGE_TABLE} x WHERE x.client = g.client AND x.model = g.model AND ts >= $1 AND ts < $2
                ORDER BY ts DESC, id DESC LIMIT $5) u
              ORDER BY u.ts, u.id`,
             [...p, groups.map((g) => g.client), groups.map((g) => g.model), detailsPerModel],
           )
-        : await client.query<UsageRow>(`SELECT * FROM ${USAGE_TABLE} ${WHERE} ORDER BY ts, id`, p);
-      for (const row of rows.rows) addDetail(snap, row);
+        : await query(`SELECT * FROM ${USAGE_TABLE} ${WHERE} ORDER BY ts, id`, p);
+      for (const row of rows as UsageRow[]) addDetail(snap, row);
       return snap;
     });
   }
 
   async import(snapshot: unknown): Promise<ImportResult> {
-    await this.buffer.flush();
-    await this.ready();
+    await this.beforeRead();
     const { records, invalid } = recordsOf(snapshot);
     let added = 0;
     for (let i = 0; i < records.length; i += 5000) added += (await this.pool.query(INSERT, columns(records.slice(i, i + 5000)))).rowCount ?? 0;
@@ -207,8 +214,7 @@ export class PostgresUsageStore implements UsageStore {
   }
 
   async credentials(range: UsageRange, bucketMs: number): Promise<CredentialBucket[]> {
-    await this.buffer.flush();
-    await this.ready();
+    await this.beforeRead();
     const bucket = Math.max(1, Math.floor(bucketMs));
     const res = await this.pool.query<CredentialBucket>(
       `SELECT provider, credential, (ts / $3) * $3 AS start, COUNT(*) FILTER (WHERE NOT failed) AS success, COUNT(*) FILTER (WHERE failed) AS failed
