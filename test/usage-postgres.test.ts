@@ -239,6 +239,18 @@ describe('usage statistics in PostgreSQL', { skip: pgSkip }, () => {
     assert.equal(stuck.get(series('cliproxy_usage_records_buffered')), 30, 'the writer is stuck on the hanging database');
     await relay.up();
     await usageCount(proxy, 30, 15_000);
+
+    // Shutdown while it hangs: one bounded last attempt, and the loss is logged, not waited out.
+    const second = await startProxy(config(url, db.via('127.0.0.1', relay.port)));
+    await usageCount(second, 30);
+    relay.hang();
+    await load(second, 3, 1);
+    const started = performance.now();
+    await second.close();
+    const took = performance.now() - started;
+    assert.ok(took < 8000, `shutdown took ${took.toFixed(0)} ms`);
+    assert.equal(JSON.parse(logged(second, 'records not written before shutdown')[0] ?? '{}').lost, 3);
+    await relay.up();
   });
 
   test('export from SQLite, import into PostgreSQL: the same history, and a second import adds nothing', async (t) => {

@@ -24,6 +24,7 @@ const FLUSH_MS = 200;
 const BATCH = 2000;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
+const CLOSE_WAIT_MS = 5000;
 
 export class UsageBuffer {
   private queue: UsageRecord[] = [];
@@ -78,9 +79,11 @@ export class UsageBuffer {
     return this.pending === 0;
   }
 
-  /** A last write attempt; what still cannot be written is logged as lost. */
-  async close(): Promise<void> {
-    await this.flush();
+  /** A last write attempt, bounded (a hanging database must not hold up shutdown); what is left is logged as lost. */
+  async close(waitMs = CLOSE_WAIT_MS): Promise<void> {
+    let deadline: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush(), new Promise<void>((resolve) => (deadline = setTimeout(resolve, waitMs)))]);
+    clearTimeout(deadline);
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

@@ -132,9 +132,13 @@ export class PostgresUsageStore implements UsageStore {
   }
 
   async close(): Promise<void> {
-    await this.retention.stop();
+    this.retention.stop();
     await this.buffer.close();
-    await this.pool.end();
+    // A statement still hanging keeps its connection until its timeout; shutdown does not wait for it.
+    const ended = this.pool.end();
+    let deadline: NodeJS.Timeout | undefined;
+    await Promise.race([ended, new Promise<void>((resolve) => (deadline = setTimeout(resolve, 1000)))]);
+    clearTimeout(deadline);
   }
 
   private async prune(cutoff: number): Promise<number> {

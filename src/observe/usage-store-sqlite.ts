@@ -99,7 +99,7 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   async close(): Promise<void> {
-    await this.retention.stop();
+    this.retention.stop();
     await this.buffer.close();
     if (this.db.open) this.db.close();
   }
