@@ -14,6 +14,7 @@ import { parseMetrics, series, usageUpstream, USAGE } from './helpers/observe.js
 import { pgSkip, TcpSwitch, testDatabase } from './helpers/postgres.js';
 import { CLIENT_KEY, chatBody, post, provider, startProxy, type TestProxy } from './helpers/proxy.js';
 import { mockUpstream } from './helpers/upstream.js';
+import { credentialFigures, credentialKey } from '../src/observe/usage-credentials.js';
 
 const SECRET = 'usage-pg-mgmt-secret-for-tests';
 const OTHER_KEY = 'sk-client-second-key-0002';
@@ -137,6 +138,14 @@ describe('usage statistics in PostgreSQL', { skip: pgSkip }, () => {
     const buckets = await store!.credentials({}, 10 * 60_000);
     assert.equal(buckets.reduce((n, x) => n + x.success, 0), 2 * N);
     assert.deepEqual([...new Set(buckets.map((x) => `${x.provider}/${x.credential}`))], ['alpha/0']);
+    const figures = await credentialFigures(store!);
+    assert.deepEqual([...figures.keys()], [credentialKey('alpha', 0)]);
+    const alpha = figures.get(credentialKey('alpha', 0))!;
+    assert.equal(alpha.success, 2 * N);
+    assert.equal(alpha.failed, 0);
+    assert.equal(alpha.recent_requests.length, 20);
+    assert.equal(alpha.recent_requests.reduce((n, x) => n + x.success, 0), 2 * N, 'all in the last 200 minutes');
+    assert.equal(alpha.recent_requests.at(-1)!.success + alpha.recent_requests.at(-2)!.success, 2 * N, 'in the newest buckets');
     // A range that starts in the future is empty.
     assert.equal((await usage(a, `?from=${Math.floor(Date.now() / 1000) + 60}`)).total_requests, 0);
   });
@@ -275,6 +284,10 @@ describe('usage statistics in PostgreSQL', { skip: pgSkip }, () => {
     assert.equal((await usage(proxy)).total_tokens, source.total_tokens);
     const again = await call(proxy, 'POST', '/usage/import', exported.json, { key: SECRET });
     assert.deepEqual(again.json, { added: 0, skipped: 14, total_requests: 14, failed_requests: 0 });
+    // Per-key figures agree across the two backends.
+    const [fromLite, fromPg] = await Promise.all([lite, proxy].map(async (p) => credentialFigures((await p.gateway.runtime.observe.usage())!)));
+    assert.equal(fromLite!.get(credentialKey('alpha', 0))!.success, 14);
+    assert.deepEqual(fromPg, fromLite);
   });
 
   test('usage-retention-days removes older records at start (PostgreSQL and SQLite alike)', async (t) => {

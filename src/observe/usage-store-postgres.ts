@@ -221,7 +221,7 @@ export class PostgresUsageStore implements UsageStore {
     await this.beforeRead();
     const bucket = Math.max(1, Math.floor(bucketMs));
     const res = await this.pool.query<CredentialBucket>(
-      `SELECT provider, credential, (ts / $3) * $3 AS start, COUNT(*) FILTER (WHERE NOT failed) AS success, COUNT(*) FILTER (WHERE failed) AS failed
+      `SELECT provider, credential, (ts / $3::int8) * $3::int8 AS start, COUNT(*) FILTER (WHERE NOT failed) AS success, COUNT(*) FILTER (WHERE failed) AS failed
        FROM ${USAGE_TABLE} ${WHERE} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
       [...bounds(range), bucket],
     );
