@@ -41,6 +41,36 @@ export interface ClientModelGroup {
   t: number;
 }
 
+/** Requests, failures and tokens in one local hour, keyed `YYYY-MM-DD HH`. */
+export interface HourGroup {
+  k: string;
+  n: number;
+  f: number;
+  t: number;
+}
+
+/** Totals, days and hours from one scan grouped by local hour (instead of three scans). */
+export function fromHours(rows: readonly HourGroup[]): { totals: { n: number; f: number; t: number }; days: Group[]; hours: Group[] } {
+  const totals = { n: 0, f: 0, t: 0 };
+  const days = new Map<string, Group>();
+  const hours = new Map<string, Group>();
+  const add = (map: Map<string, Group>, k: string, n: number, t: number) => {
+    const g = map.get(k);
+    if (g) {
+      g.n += n;
+      g.t += t;
+    } else map.set(k, { k, n, t });
+  };
+  for (const r of rows) {
+    totals.n += r.n;
+    totals.f += r.f;
+    totals.t += r.t;
+    add(days, r.k.slice(0, 10), r.n, r.t);
+    add(hours, r.k.slice(11, 13), r.n, r.t);
+  }
+  return { totals, days: [...days.values()], hours: [...hours.values()] };
+}
+
 /** The aggregate part of a snapshot; details are added with `addDetail`. */
 export function buildSnapshot(totals: { n: number; f: number; t: number }, days: Group[], hours: Group[], groups: ClientModelGroup[]): UsageSnapshot {
   const snap: UsageSnapshot = {

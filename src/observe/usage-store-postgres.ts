@@ -10,7 +10,7 @@ import type { Pool } from 'pg';
 import { UsageBuffer } from './usage-buffer.js';
 import { migrate, MIGRATIONS, USAGE_TABLE } from './usage-pg-migrations.js';
 import { Retention } from './usage-retention.js';
-import { addDetail, buildSnapshot, recordsOf, type ClientModelGroup, type Group, type UsageRow } from './usage-snapshot.js';
+import { addDetail, buildSnapshot, fromHours, recordsOf, type ClientModelGroup, type HourGroup, type UsageRow } from './usage-snapshot.js';
 import type { CredentialBucket, ImportResult, UsageRange, UsageRecord, UsageSnapshot, UsageStore, UsageStoreLimits, UsageStoreOptions, UsageStoreStats } from './usage-store.js';
 import { masked } from './usage-store.js';
 
@@ -181,17 +181,13 @@ export class PostgresUsageStore implements UsageStore {
     await this.retention.idle();
     const p = bounds(range);
     return this.consistent(async (query) => {
-      const [totals] = (await query(`SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE failed) AS f, COALESCE(SUM(total_tokens), 0) AS t FROM ${USAGE_TABLE} ${WHERE}`, p)) as Array<{
-        n: number;
-        f: number;
-        t: number;
-      }>;
-      const grouped = async (format: string) =>
-        (await query(`SELECT to_char(${LOCAL}, '${format}') AS k, COUNT(*) AS n, SUM(total_tokens) AS t FROM ${USAGE_TABLE} ${WHERE} GROUP BY 1`, [...p, TIME_ZONE])) as Group[];
-      const days = await grouped('YYYY-MM-DD');
-      const hours = await grouped('HH24');
+      const hourly = (await query(
+        `SELECT to_char(${LOCAL}, 'YYYY-MM-DD HH24') AS k, COUNT(*) AS n, COUNT(*) FILTER (WHERE failed) AS f, SUM(total_tokens) AS t FROM ${USAGE_TABLE} ${WHERE} GROUP BY 1`,
+        [...p, TIME_ZONE],
+      )) as HourGroup[];
+      const { totals, days, hours } = fromHours(hourly);
       const groups = (await query(`SELECT client, model, COUNT(*) AS n, SUM(total_tokens) AS t FROM ${USAGE_TABLE} ${WHERE} GROUP BY client, model`, p)) as ClientModelGroup[];
-      const snap = buildSnapshot(totals!, days, hours, groups);
+      const snap = buildSnapshot(totals, days, hours, groups);
       if (detailsPerModel <= 0 || groups.length === 0) return snap;
       const rows = Number.isFinite(detailsPerModel)
         ? // The latest n of each client and model, each read off the (client, model, ts) index.

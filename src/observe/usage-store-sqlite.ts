@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { UsageBuffer } from './usage-buffer.js';
 import { Retention } from './usage-retention.js';
-import { addDetail, buildSnapshot, recordsOf, type ClientModelGroup, type Group, type UsageRow } from './usage-snapshot.js';
+import { addDetail, buildSnapshot, fromHours, recordsOf, type ClientModelGroup, type HourGroup, type UsageRow } from './usage-snapshot.js';
 import type { CredentialBucket, ImportResult, UsageRange, UsageRecord, UsageSnapshot, UsageStore, UsageStoreLimits, UsageStoreOptions, UsageStoreStats } from './usage-store.js';
 
 const SCHEMA = `
@@ -41,9 +41,8 @@ const INSERT = `INSERT OR IGNORE INTO usage (request_id, ts, client, client_inde
   @status, @failed, @latencyMs, @ttftMs, @input, @output, @reasoning, @cached, @total)`;
 
 const WHERE = 'WHERE ts >= @from AND ts < @to';
-/** Days and hours in the server's local time, as CLI Proxy API reported them. */
-const DAY = `strftime('%Y-%m-%d', ts / 1000, 'unixepoch', 'localtime')`;
-const HOUR = `strftime('%H', ts / 1000, 'unixepoch', 'localtime')`;
+/** Local hours (`YYYY-MM-DD HH`, the server's time zone, as CLI Proxy API reported days and hours). */
+const HOUR = `strftime('%Y-%m-%d %H', ts / 1000, 'unixepoch', 'localtime')`;
 
 const params = (range: UsageRange) => ({ from: range.from ?? 0, to: range.to ?? Number.MAX_SAFE_INTEGER });
 
@@ -108,12 +107,10 @@ export class SqliteUsageStore implements UsageStore {
     await this.buffer.flush();
     await this.retention.idle();
     const p = params(range);
-    const totals = this.db
-      .prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(failed), 0) AS f, COALESCE(SUM(total_tokens), 0) AS t FROM usage ${WHERE}`)
-      .get(p) as { n: number; f: number; t: number };
-    const grouped = (key: string) => this.db.prepare(`SELECT ${key} AS k, COUNT(*) AS n, SUM(total_tokens) AS t FROM usage ${WHERE} GROUP BY k`).all(p) as Group[];
+    const hourly = this.db.prepare(`SELECT ${HOUR} AS k, COUNT(*) AS n, SUM(failed) AS f, SUM(total_tokens) AS t FROM usage ${WHERE} GROUP BY k`).all(p) as HourGroup[];
+    const { totals, days, hours } = fromHours(hourly);
     const groups = this.db.prepare(`SELECT client, model, COUNT(*) AS n, SUM(total_tokens) AS t FROM usage ${WHERE} GROUP BY client, model`).all(p) as ClientModelGroup[];
-    const snap = buildSnapshot(totals, grouped(DAY), grouped(HOUR), groups);
+    const snap = buildSnapshot(totals, days, hours, groups);
     if (detailsPerModel > 0) {
       const capped = Number.isFinite(detailsPerModel);
       const sql = capped
