@@ -57,6 +57,7 @@ const bounds = (range: UsageRange): [number, number] => [Math.floor(range.from ?
 
 export class PostgresUsageStore implements UsageStore {
   readonly location: string;
+  readonly shared = true;
   private readonly buffer: UsageBuffer;
   private readonly retention: Retention;
   private schema: Promise<void> | undefined;

@@ -47,6 +47,7 @@ const HOUR = `strftime('%Y-%m-%d %H', ts / 1000, 'unixepoch', 'localtime')`;
 const params = (range: UsageRange) => ({ from: range.from ?? 0, to: range.to ?? Number.MAX_SAFE_INTEGER });
 
 export class SqliteUsageStore implements UsageStore {
+  readonly shared = false;
   private readonly buffer: UsageBuffer;
   private readonly retention: Retention;
   private readonly insertMany: (records: readonly UsageRecord[]) => number;

@@ -114,6 +114,8 @@ export interface UsageStore {
   readonly source: string;
   /** The location for logs and answers: the path, or the URL with its password masked. */
   readonly location: string;
+  /** True when every instance reads and writes this same store (PostgreSQL): its figures are already the cluster's. */
+  readonly shared: boolean;
   /** Queues a record; never waits and never throws. */
   record(r: UsageRecord): void;
   /**
