@@ -5,10 +5,11 @@
  * retention, and USAGE_DB_URL.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
+import { stringify } from 'yaml';
 import { call, waitFor } from './helpers/management.js';
 import { parseMetrics, series, usageUpstream, USAGE } from './helpers/observe.js';
 import { pgSkip, TcpSwitch, testDatabase } from './helpers/postgres.js';
@@ -317,6 +318,20 @@ describe('usage statistics in PostgreSQL', { skip: pgSkip }, () => {
       assert.deepEqual(u.apis['sk-cli...0001'].models.m.details.map((d: { request_id: string }) => d.request_id), ['new-1', 'new-2']);
       assert.equal(logged(pruning, 'usage-retention-days').length, 1);
     }
+  });
+
+  test('a config reload from a SQLite file to PostgreSQL moves the recording over', async (t) => {
+    const url = await upstream(t);
+    const db = await testDatabase(t);
+    const proxy = await startProxy(config(url, 'local.db'));
+    t.after(() => proxy.close());
+    await load(proxy, 2, 1);
+    await usageCount(proxy, 2);
+    await writeFile(proxy.configPath, stringify(config(url, db.url)));
+    await waitFor(async () => (await proxy.gateway.runtime.observe.usage())?.shared === true, 5000, 'the PostgreSQL store');
+    await load(proxy, 3, 1);
+    await usageCount(proxy, 3);
+    assert.equal((await db.query('SELECT count(*)::int AS n FROM cliproxy_usage')).rows[0].n, 3);
   });
 
   test('USAGE_DB_URL wins over usage-db, and the log shows the URL without its password', async (t) => {
