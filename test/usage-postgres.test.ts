@@ -147,6 +147,16 @@ describe('usage statistics in PostgreSQL', { skip: pgSkip }, () => {
     assert.equal(alpha.recent_requests.length, 20);
     assert.equal(alpha.recent_requests.reduce((n, x) => n + x.success, 0), 2 * N, 'all in the last 200 minutes');
     assert.equal(alpha.recent_requests.at(-1)!.success + alpha.recent_requests.at(-2)!.success, 2 * N, 'in the newest buckets');
+    // The Management Center's per-key health bars: the cluster's numbers on either instance.
+    for (const proxy of [a, b]) {
+      const perKey = await call(proxy, 'GET', '/api-key-usage', undefined, { key: SECRET });
+      assert.equal(perKey.status, 200, perKey.text);
+      const rows = Object.values(perKey.json.alpha) as Array<{ success: number; failed: number; recent_requests: unknown[] }>;
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.success, 2 * N);
+      assert.equal(rows[0]!.recent_requests.length, 20);
+      assert.ok(!perKey.text.includes('sk-alpha-upstream-key-1234'), 'key masked');
+    }
     // A range that starts in the future is empty.
     assert.equal((await usage(a, `?from=${Math.floor(Date.now() / 1000) + 60}`)).total_requests, 0);
   });

@@ -14,9 +14,10 @@ export interface CredentialFigures {
   recent_requests: Array<{ time: string; success: number; failed: number }>;
 }
 
-/** `provider\u0000index` → figures, for every credential that answered at least once. */
+/** `provider\u0000index`: the key of the map `credentialFigures` answers. */
 export const credentialKey = (provider: string, index: number): string => `${provider}\u0000${index}`;
 
+/** Per-key figures of every credential with records; `figuresOf` gives zeros for the others. */
 export async function credentialFigures(store: UsageStore, now = Date.now()): Promise<Map<string, CredentialFigures>> {
   const last = now - (now % BUCKET_MS);
   const oldest = last - (BUCKETS - 1) * BUCKET_MS;
@@ -26,10 +27,7 @@ export async function credentialFigures(store: UsageStore, now = Date.now()): Pr
   const figures = (provider: string, credential: number): CredentialFigures => {
     const key = credentialKey(provider, credential);
     let f = out.get(key);
-    if (!f) {
-      const recent_requests = Array.from({ length: BUCKETS }, (_, i) => ({ time: new Date(oldest + i * BUCKET_MS).toISOString(), success: 0, failed: 0 }));
-      out.set(key, (f = { success: 0, failed: 0, recent_requests }));
-    }
+    if (!f) out.set(key, (f = noFigures(now)));
     return f;
   };
   for (const t of totals) {
@@ -46,4 +44,11 @@ export async function credentialFigures(store: UsageStore, now = Date.now()): Pr
     slot.failed += b.failed;
   }
   return out;
+}
+
+/** A credential without records: zeros, with the 20 buckets' times. */
+export function noFigures(now = Date.now()): CredentialFigures {
+  const oldest = now - (now % BUCKET_MS) - (BUCKETS - 1) * BUCKET_MS;
+  const recent_requests = Array.from({ length: BUCKETS }, (_, i) => ({ time: new Date(oldest + i * BUCKET_MS).toISOString(), success: 0, failed: 0 }));
+  return { success: 0, failed: 0, recent_requests };
 }
