@@ -14,7 +14,7 @@ import { call, waitFor } from './helpers/management.js';
 import { parseMetrics, series, usageUpstream, USAGE } from './helpers/observe.js';
 import { pgSkip, TcpSwitch, testDatabase } from './helpers/postgres.js';
 import { CLIENT_KEY, chatBody, post, provider, startProxy, type TestProxy } from './helpers/proxy.js';
-import { mockUpstream } from './helpers/upstream.js';
+import { error, mockUpstream } from './helpers/upstream.js';
 import { credentialFigures, credentialKey } from '../src/observe/usage-credentials.js';
 
 const SECRET = 'usage-pg-mgmt-secret-for-tests';
@@ -159,6 +159,27 @@ describe('usage statistics in PostgreSQL', { skip: pgSkip }, () => {
     }
     // A range that starts in the future is empty.
     assert.equal((await usage(a, `?from=${Math.floor(Date.now() / 1000) + 60}`)).total_requests, 0);
+  });
+
+  test('a failed request is recorded against the key that failed it; per-key figures count it', async (t) => {
+    const url = await upstream(t);
+    const bad = await mockUpstream(error(400, 'bad request', 'invalid_request_error'));
+    t.after(() => bad.close());
+    const db = await testDatabase(t);
+    const base = config(url, db.url);
+    const proxy = await startProxy({ ...base, 'openai-compatibility': [...base['openai-compatibility'], provider('beta', bad.url, [{ name: 'x', alias: 'rejected' }])] });
+    t.after(() => proxy.close());
+    await load(proxy, 2, 1);
+    assert.equal((await post(`${proxy.baseURL}/chat/completions`, chatBody('rejected'))).status, 400);
+    const u = await usageCount(proxy, 3);
+    assert.equal(u.failure_count, 1);
+    const failed = (await usage(proxy)).apis['sk-cli...0001'].models.rejected.details[0];
+    assert.equal(failed.source, 'beta');
+    assert.equal(failed.auth_index, '0');
+    const perKey = (await call(proxy, 'GET', '/api-key-usage', undefined, { key: SECRET })).json;
+    const [alpha] = Object.values(perKey.alpha) as Array<{ success: number; failed: number }>;
+    const [beta] = Object.values(perKey.beta) as Array<{ success: number; failed: number }>;
+    assert.deepEqual([alpha!.success, alpha!.failed, beta!.success, beta!.failed], [2, 0, 0, 1]);
   });
 
   test('a restart keeps the history, and the restarted instance adds to it', async (t) => {
