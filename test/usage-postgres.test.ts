@@ -109,6 +109,26 @@ describe('usage statistics in PostgreSQL', { skip: pgSkip }, () => {
     assert.deepEqual(complaints, [], 'no instance failed or retried a migration');
   });
 
+  test('a database user without CREATE works once the schema exists (tables set up beforehand, read/write granted)', async (t) => {
+    const url = await upstream(t);
+    const db = await testDatabase(t);
+    const owner = await startProxy(config(url, db.url));
+    await usageCount(owner, 0); // schema created by a user that may
+    await owner.close();
+    const role = `${db.name}_rw`;
+    await db.query(`CREATE ROLE ${role} LOGIN`);
+    t.after(() => db.admin(`DROP ROLE IF EXISTS ${role}`));
+    await db.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
+    await db.query(`GRANT SELECT, INSERT, DELETE ON cliproxy_usage, cliproxy_migrations TO ${role}`);
+    const asRole = new URL(db.url);
+    asRole.username = role;
+    const proxy = await startProxy(config(url, asRole.toString(), { 'usage-retention-days': 365 }));
+    t.after(() => proxy.close());
+    await load(proxy, 4, 2);
+    await usageCount(proxy, 4);
+    assert.deepEqual(proxy.logs.filter((l) => JSON.parse(l).level >= 40), [], 'no permission errors');
+  });
+
   test('two instances writing at once: exact totals, and each shows the whole cluster', async (t) => {
     const url = await upstream(t);
     const db = await testDatabase(t);

@@ -65,11 +65,16 @@ export interface MigrationResult {
 }
 
 async function apply(client: PoolClient): Promise<MigrationResult> {
-  await client.query(`CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
-    version INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-  )`);
+  // Looked up first: CREATE ... IF NOT EXISTS needs the CREATE privilege even when the table exists,
+  // and a database user set up by a DBA (tables created, then only read/write granted) may lack it.
+  const found = await client.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [MIGRATIONS_TABLE]);
+  if (!found.rows[0]!.present) {
+    await client.query(`CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
+      version INTEGER PRIMARY KEY,
+      name TEXT NOT NULL,
+      applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )`);
+  }
   const done = new Set((await client.query<{ version: number }>(`SELECT version FROM ${MIGRATIONS_TABLE}`)).rows.map((r) => r.version));
   const applied: number[] = [];
   for (const m of MIGRATIONS) {

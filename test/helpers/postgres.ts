@@ -48,6 +48,8 @@ export interface TestDatabase {
   /** The same database through another host:port (a TcpSwitch). */
   via(host: string, port: number): string;
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** A statement on the server's maintenance database (roles are cluster-wide). Run after the test database is dropped when used in t.after. */
+  admin(sql: string): Promise<void>;
 }
 
 /** A fresh database, dropped (connections and all) when the test ends. */
@@ -70,6 +72,7 @@ export async function testDatabase(t: TestContext): Promise<TestDatabase> {
       return u.toString();
     },
     query: (sql, params) => pool.query(sql, params),
+    admin: async (sql) => void (await admin((c) => c.query(sql))),
   };
 }
 
