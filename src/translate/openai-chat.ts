@@ -6,7 +6,8 @@
 export type ChatContentPart =
   | { type: 'text'; text: string }
   | { type: 'image_url'; image_url: { url: string } }
-  | { type: 'file'; file: { file_data: string; filename?: string } };
+  | { type: 'file'; file: { file_data: string; filename?: string } }
+  | { type: 'input_audio'; input_audio: { data: string; format: string } };
 
 export interface ChatToolCall {
   id: string;
@@ -41,14 +42,20 @@ export interface ChatRequest {
   tool_choice?: ChatToolChoice;
   parallel_tool_calls?: boolean;
   reasoning_effort?: 'low' | 'medium' | 'high';
-  response_format?: { type: 'json_schema'; json_schema: { name: string; schema: unknown } };
+  response_format?: { type: 'json_schema'; json_schema: { name: string; schema: unknown } } | { type: 'json_object' };
   user?: string;
+  n?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  seed?: number;
 }
 
 export interface ChatUsage {
   prompt_tokens?: number;
   completion_tokens?: number;
+  total_tokens?: number;
   prompt_tokens_details?: { cached_tokens?: number } | null;
+  completion_tokens_details?: { reasoning_tokens?: number } | null;
 }
 
 /** Reasoning text: DeepSeek and vLLM say `reasoning_content`, OpenRouter and others `reasoning`. */
