@@ -10,7 +10,8 @@ import { authenticate } from './auth.js';
 import type { RequestContext } from './context.js';
 import { sendJson } from './context.js';
 import { handleAnthropicModel, handleAnthropicModels, handleCountTokens, handleMessages, wantsAnthropicErrors } from './anthropic.js';
-import { sendError, toProxyError } from './errors.js';
+import { sendError, toProxyError, type ErrorShape } from './errors.js';
+import { isGeminiRequest, routeGemini } from './gemini.js';
 import { handleGetModel, handleListModels, handleProxy } from './openai.js';
 import { VERSION } from '../version.js';
 import { newTiming } from '../observe/response.js';
@@ -36,6 +37,11 @@ const ENDPOINTS = [
   ...Object.keys(PROXIED).map((p) => `POST ${p}`),
   'POST /v1/messages',
   'POST /v1/messages/count_tokens',
+  'GET /v1beta/models',
+  'GET /v1beta/models/{model}',
+  'POST /v1beta/models/{model}:generateContent',
+  'POST /v1beta/models/{model}:streamGenerateContent',
+  'POST /v1beta/models/{model}:countTokens',
   'GET /healthz',
 ];
 
@@ -114,6 +120,7 @@ async function handle(ctx: RequestContext, mounts: readonly Mount[]): Promise<vo
     ctx.res.end();
     return;
   }
+  if (isGeminiRequest(ctx)) return routeGemini(ctx);
   if (path.startsWith('/v1/')) return routeV1(ctx);
   for (const mount of mounts) if (await mount(ctx)) return;
   if (path === '/healthz' && req.method === 'GET') return sendJson(ctx, 200, { status: 'ok' });
@@ -128,5 +135,11 @@ function fail(ctx: RequestContext, err: unknown): void {
   if (error.attempts !== undefined) ctx.headers['x-cliproxy-attempts'] = String(error.attempts);
   // A body we did not read (e.g. 413) must not be parsed as the next request.
   if (!ctx.req.complete) ctx.headers.connection = 'close';
-  sendError(ctx.res, error, ctx.headers, wantsAnthropicErrors(ctx) ? 'anthropic' : 'openai');
+  sendError(ctx.res, error, ctx.headers, errorShape(ctx));
+}
+
+/** Each client API gets errors in its own shape. */
+function errorShape(ctx: RequestContext): ErrorShape {
+  if (isGeminiRequest(ctx)) return 'gemini';
+  return wantsAnthropicErrors(ctx) ? 'anthropic' : 'openai';
 }
