@@ -123,8 +123,10 @@ async function handle(ctx: RequestContext, mounts: readonly Mount[]): Promise<vo
   if (isGeminiRequest(ctx)) return routeGemini(ctx);
   if (path.startsWith('/v1/')) return routeV1(ctx);
   for (const mount of mounts) if (await mount(ctx)) return;
-  if (path === '/healthz' && req.method === 'GET') return sendJson(ctx, 200, { status: 'ok' });
-  if (path === '/' && req.method === 'GET') return sendJson(ctx, 200, { name: 'cliproxy', version: VERSION, endpoints: ENDPOINTS });
+  // HEAD as GET without a body (node:http drops it): Claude Code sends `HEAD /` before its first request.
+  const get = req.method === 'GET' || req.method === 'HEAD';
+  if (path === '/healthz' && get) return sendJson(ctx, 200, { status: 'ok' });
+  if (path === '/' && get) return sendJson(ctx, 200, { name: 'cliproxy', version: VERSION, endpoints: ENDPOINTS });
   throw new ProxyError(404, 'not_found', `no such endpoint: ${req.method} ${path}`);
 }
 
