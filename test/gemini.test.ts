@@ -3,7 +3,10 @@
  * loopback OpenAI-compatible upstream (so Gemini CLI and Gemini SDK code work on any provider).
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ApiError, FunctionCallingConfigMode, GoogleGenAI, Type, type Content, type FunctionDeclaration } from '@google/genai';
 import { CLIENT_KEY, provider, startProxy, type TestProxy } from './helpers/proxy.js';
@@ -331,5 +334,40 @@ describe('Gemini API errors', () => {
     })());
     assert.equal(status, 502);
     assert.deepEqual(got, ['partial']);
+  });
+});
+
+describe('Gemini API in metrics and usage statistics', () => {
+  test('requests are labelled by route (not by model path) and their tokens counted', async (t) => {
+    const up = await scenarioUpstream();
+    const dir = await mkdtemp(join(tmpdir(), 'cliproxy-gemini-'));
+    const secret = 'gemini-mgmt-secret-0001';
+    const proxy = await startProxy({
+      'request-retry': 0,
+      'usage-statistics-enabled': true,
+      'usage-db': join(dir, 'stats.db'),
+      'remote-management': { 'secret-key': secret },
+      'openai-compatibility': [provider('up', up.url, [{ name: 'text-up', alias: 'gem-text' }])],
+    });
+    t.after(async () => {
+      await proxy.close();
+      await up.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const ai = new GoogleGenAI({ apiKey: CLIENT_KEY, httpOptions: { baseUrl: proxy.url } });
+    await ai.models.generateContent({ model: 'gem-text', contents: 'a' });
+    for await (const _ of await ai.models.generateContentStream({ model: 'gem-text', contents: 'b' }));
+    const auth = { authorization: `Bearer ${secret}` };
+    const text = await (await fetch(`${proxy.url}/metrics`, { headers: auth })).text();
+    for (const method of ['generateContent', 'streamGenerateContent']) {
+      assert.match(text, new RegExp(`cliproxy_requests_total\\{endpoint="/v1beta/models/\\{model\\}:${method}",model="gem-text",provider="up",status="200"\\} 1`));
+    }
+    let usage: any;
+    for (let i = 0; i < 50 && usage?.total_requests !== 2; i++) {
+      await sleep(50);
+      usage = ((await (await fetch(`${proxy.url}/v0/management/usage`, { headers: auth })).json()) as any).usage;
+    }
+    assert.equal(usage.total_requests, 2);
+    assert.equal(usage.total_tokens, 13 + 13, 'both the body and the stream reported usage');
   });
 });
