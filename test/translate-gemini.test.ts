@@ -79,6 +79,20 @@ describe('SDK-style requests → chat', () => {
     assert.deepEqual((b.messages[1] as any).tool_calls, calls, 'the same history gives the same ids on a later turn');
   });
 
+  test('strict-upstream order: an unanswered call gets a "no result" message, an answer without its call becomes text', () => {
+    const chat = toChat({
+      contents: [
+        { role: 'user', parts: [{ text: 'go' }] },
+        { role: 'model', parts: [{ functionCall: { id: 'c1', name: 'run', args: {} } }] },
+        { role: 'user', parts: [{ text: 'never mind' }] },
+        { role: 'user', parts: [{ functionResponse: { name: 'other', response: { output: 'late' } } }] },
+      ],
+    }, 'm', false);
+    assert.deepEqual(chat.messages.map((m) => m.role), ['user', 'assistant', 'tool', 'user']);
+    assert.equal((chat.messages[2] as any).tool_call_id, 'c1');
+    assert.match((chat.messages[3] as any).content, /never mind[\s\S]*late/);
+  });
+
   test('inline media, snake_case fields, tool config, generation config', () => {
     const chat = toChat({
       system_instruction: { parts: [{ text: 'Be brief.' }, { text: 'Use French.' }] },

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ProxyError, badRequest } from '../../errors.js';
+import { repairToolTurns } from '../anthropic/request-turns.js';
 import type { ChatContentPart, ChatMessage, ChatRequest, ChatTool, ChatToolCall, ChatToolChoice } from '../openai-chat.js';
 import { toJsonSchema } from './schema.js';
 
@@ -281,6 +282,9 @@ export function toChat(req: Json, model: string, stream: boolean): ChatRequest {
   if (system !== '') out.messages.push({ role: 'system', content: system });
   const ids = new CallIds();
   contents.forEach((content, i) => appendContent(out.messages, content, `contents[${i}]`, ids));
+  // Strict upstreams want each call answered right after it: unanswered calls (a cancelled tool)
+  // get a "no result" message, answers without their call become text.
+  out.messages = repairToolTurns(out.messages);
   applyGenerationConfig(out, field(req, 'generationConfig'));
   if (stream) {
     out.stream = true;
