@@ -316,6 +316,12 @@ describe('Gemini API errors', () => {
     });
     assert.equal(res.status, 400);
     assert.deepEqual(await res.json(), { error: { code: 400, message: 'contents: must be an array', status: 'INVALID_ARGUMENT' } });
+    const escape = await fetch(`${proxy.url}/v1beta/models/%E0%A4%A:generateContent?key=${CLIENT_KEY}`, { method: 'POST', body: '{"contents":[]}' });
+    assert.equal(escape.status, 400);
+    assert.equal(((await escape.json()) as any).error.status, 'INVALID_ARGUMENT');
+    const get = await fetch(`${proxy.url}/v1beta/models/gem-text:generateContent?key=${CLIENT_KEY}`);
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get('allow'), 'POST');
   });
 
   test('upstream errors keep their status and message: 429 RESOURCE_EXHAUSTED', async () => {

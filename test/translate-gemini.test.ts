@@ -10,7 +10,7 @@ import { estimatePromptTokens, streamToGemini, toChat, toGemini, toJsonSchema, w
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/clients/${name}.json`, import.meta.url), 'utf8'));
 
-const OPTS: AnswerOptions = { model: 'my-alias', id: 'fallback-id', includeThoughts: false, promptTokens: 50 };
+const OPTS: AnswerOptions = { model: 'my-alias', id: 'fallback-id', includeThoughts: false, promptTokens: () => 50 };
 
 describe('Gemini CLI requests → chat', () => {
   test('first turn: system instruction, both user text parts, tools, config; topK dropped', () => {

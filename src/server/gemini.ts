@@ -52,6 +52,15 @@ function resolveModel(ctx: RequestContext, id: string, method: string): { pool: 
   return { pool, model };
 }
 
+/** A path segment decoded; a malformed escape is the client's error, not ours. */
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ProxyError(400, 'invalid_request', `malformed model name in the path: ${segment}`);
+  }
+}
+
 function methodNotAllowed(ctx: RequestContext, allowed: string): never {
   ctx.headers.allow = allowed;
   throw new ProxyError(405, 'method_not_allowed', `${ctx.req.method} is not allowed on ${ctx.path}; use ${allowed}`);
@@ -73,10 +82,10 @@ export async function routeGemini(ctx: RequestContext): Promise<void> {
   // Model ids may hold a colon themselves (`llama3:8b`): a method is only a known one.
   if (!METHODS.includes(method)) {
     if (req.method !== 'GET') throw new ProxyError(404, 'not_found', `no such method: ${req.method} ${path} (supported: ${METHODS.join(', ')})`);
-    return getModel(ctx, decodeURIComponent(name));
+    return getModel(ctx, decode(name));
   }
   if (req.method !== 'POST') methodNotAllowed(ctx, 'POST');
-  const id = decodeURIComponent(name.slice(0, colon));
+  const id = decode(name.slice(0, colon));
   if (method === 'countTokens') return countTokens(ctx, id);
   return generate(ctx, id, method === 'streamGenerateContent');
 }
@@ -96,7 +105,7 @@ async function generate(ctx: RequestContext, id: string, stream: boolean): Promi
     model,
     id: ctx.requestId.replaceAll('-', ''),
     includeThoughts: wantsThoughts(json),
-    promptTokens: estimatePromptTokens(json),
+    promptTokens: () => estimatePromptTokens(json),
   };
   const committed = await runChat(ctx, pool, chat, clientSignal(ctx.res));
   const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };

@@ -43,10 +43,11 @@ export function callPart(id: string | undefined, name: string, args: string | un
  * OpenAI usage in Gemini terms: OpenAI's completion_tokens include reasoning, Gemini counts
  * thoughts apart from candidates. Without usage, estimates (output: characters / 4).
  */
-export function usageMetadata(usage: ChatUsage | null | undefined, promptEstimate: number, outputChars: number): UsageMetadata {
+export function usageMetadata(usage: ChatUsage | null | undefined, promptEstimate: () => number, outputChars: number): UsageMetadata {
   if (!usage) {
+    const prompt = promptEstimate();
     const candidates = Math.ceil(outputChars / 4);
-    return { promptTokenCount: promptEstimate, candidatesTokenCount: candidates, totalTokenCount: promptEstimate + candidates };
+    return { promptTokenCount: prompt, candidatesTokenCount: candidates, totalTokenCount: prompt + candidates };
   }
   const prompt = usage.prompt_tokens ?? 0;
   const completion = usage.completion_tokens ?? 0;

@@ -61,6 +61,6 @@ export interface AnswerOptions {
   readonly id: string;
   /** Reasoning goes back as `thought: true` parts only when the request asked for thoughts. */
   readonly includeThoughts: boolean;
-  /** Estimated prompt tokens, used only when the upstream reports no usage. */
-  readonly promptTokens: number;
+  /** Estimated prompt tokens, asked for only when the upstream reports no usage (it walks the request). */
+  readonly promptTokens: () => number;
 }
