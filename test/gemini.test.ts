@@ -3,6 +3,7 @@
  * loopback OpenAI-compatible upstream (so Gemini CLI and Gemini SDK code work on any provider).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -375,5 +376,38 @@ describe('Gemini API in metrics and usage statistics', () => {
     }
     assert.equal(usage.total_requests, 2);
     assert.equal(usage.total_tokens, 13 + 13, 'both the body and the stream reported usage');
+  });
+});
+
+describe('recorded Gemini CLI 0.61.0 requests replayed through the gateway', () => {
+  const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/clients/${name}.json`, import.meta.url), 'utf8'));
+
+  test('first turn and tool turn: SSE objects back, chat requests upstream', async (t) => {
+    const up = await scenarioUpstream();
+    const proxy = await startProxy({ 'request-retry': 0, 'openai-compatibility': [provider('up', up.url, [{ name: 'tools-up', alias: 'my-alias' }])] });
+    t.after(async () => {
+      await proxy.close();
+      await up.close();
+    });
+    const replay = async (name: string) => {
+      const { method, path, headers, body } = fixture(name);
+      const res = await fetch(`${proxy.url}${path}`, { method, headers: { ...headers, 'x-goog-api-key': CLIENT_KEY }, body: JSON.stringify(body) });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'text/event-stream');
+      const text = await res.text();
+      assert.ok(text.endsWith('\r\n\r\n'));
+      return text.split('\r\n\r\n').filter(Boolean).map((e) => JSON.parse(e.slice('data: '.length)));
+    };
+    const first = await replay('gemini-cli-first-turn');
+    const parts = first.flatMap((o: any) => o.candidates[0].content.parts);
+    assert.deepEqual(parts, [{ functionCall: { id: 'call_paris', name: 'get_weather', args: { city: 'Paris' } } }]);
+    assert.equal(first.at(-1).candidates[0].finishReason, 'STOP');
+    assert.deepEqual(first.at(-1).usageMetadata, { promptTokenCount: 20, candidatesTokenCount: 5, totalTokenCount: 25 });
+    assert.equal(up.requests.at(-1)!.json.tools.length, 3);
+
+    const second = await replay('gemini-cli-tool-turn');
+    assert.match(second[0].candidates[0].content.parts[0].text, /^It is <untrusted_context>\nOutput: hi-from-shell/);
+    const sent = up.requests.at(-1)!.json;
+    assert.equal(sent.messages.at(-1).tool_call_id, 'run_shell_command_1795970709038_0');
   });
 });
