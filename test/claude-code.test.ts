@@ -62,6 +62,20 @@ describe('Claude Code request shapes through the gateway', () => {
     });
   }
 
+  test('an unknown top-level field is dropped, not a 400, and logged once at debug level', async (t) => {
+    const debugProxy = await startProxy({ debug: true, 'openai-compatibility': [provider('strict', upstream.url, [{ name: 'up', alias: 'test-model' }])] });
+    t.after(() => debugProxy.close());
+    const { path, headers, body } = load('claude-text');
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${debugProxy.url}${path}`, { method: 'POST', headers: { ...headers, authorization: `Bearer ${CLIENT_KEY}` }, body: JSON.stringify({ ...body, a_field_from_2027: { x: 1 } }) });
+      assert.equal(res.status, 200, await res.text());
+      assert.ok(!upstream.requests.at(-1)!.body.includes('a_field_from_2027'));
+    }
+    const lines = debugProxy.logs.filter((l) => l.includes('unknown request fields dropped'));
+    assert.ok(lines.length >= 1 && lines.some((l) => l.includes('a_field_from_2027')), debugProxy.logs.join('\n').slice(-2000));
+    assert.equal(lines.filter((l) => l.includes('a_field_from_2027')).length, 1, 'once, not per request');
+  });
+
   test('count_tokens takes the same bodies', async () => {
     const { body } = load('claude-parallel-image');
     const res = await fetch(`${proxy.url}/v1/messages/count_tokens?beta=true`, {
