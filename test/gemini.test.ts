@@ -69,6 +69,12 @@ async function scenarioUpstream(): Promise<MockUpstream> {
           choices: [{ index: 0, message: { role: 'assistant', content: '42', reasoning_content: 'Short answer.' }, finish_reason: 'stop' }],
           usage: { prompt_tokens: 8, completion_tokens: 6, total_tokens: 14, completion_tokens_details: { reasoning_tokens: 3 } },
         }))(req, res, r);
+      case 'embed-up': // embeddings: [index, length of the input, 0.5] per input, listed in reverse
+        return json({
+          object: 'list', model,
+          data: (r.json.input as string[]).map((text, index) => ({ object: 'embedding', index, embedding: [index, text.length, 0.5] })).reverse(),
+          usage: { prompt_tokens: 4, total_tokens: 4 },
+        })(req, res, r);
       case 'json-up':
         return json(completion('{"name":"Ada","born":1815}', model))(req, res, r);
       case 'length-up':
@@ -90,7 +96,7 @@ async function scenarioUpstream(): Promise<MockUpstream> {
   });
 }
 
-const MODELS = ['text', 'tools', 'reason', 'json', 'length', 'broken', 'err-429', 'err-400'];
+const MODELS = ['text', 'tools', 'reason', 'json', 'length', 'broken', 'err-429', 'err-400', 'embed'];
 
 const WEATHER: FunctionDeclaration = {
   name: 'get_weather',
@@ -216,6 +222,18 @@ describe('Gemini API with the official @google/genai SDK', () => {
   test('finish reasons: length → MAX_TOKENS', async () => {
     const res = await ai.models.generateContent({ model: 'gem-length', contents: 'Tell a story' });
     assert.equal(res.candidates![0]!.finishReason, 'MAX_TOKENS');
+  });
+
+  test('embedContent (the SDK sends batchEmbedContents) → /embeddings, in input order', async () => {
+    const res = await ai.models.embedContent({ model: 'gem-embed', contents: ['one', 'three'], config: { outputDimensionality: 3, taskType: 'RETRIEVAL_DOCUMENT' } });
+    assert.deepEqual(res.embeddings!.map((e) => e.values), [[0, 3, 0.5], [1, 5, 0.5]]);
+    const got = up.requests.at(-1)!;
+    assert.equal(got.path, '/v1/embeddings');
+    assert.deepEqual(got.json, { model: 'embed-up', input: ['one', 'three'], dimensions: 3 });
+    const single = await fetch(`${proxy.url}/v1beta/models/gem-embed:embedContent?key=${CLIENT_KEY}`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: { parts: [{ text: 'hello' }] } }),
+    });
+    assert.deepEqual(await single.json(), { embedding: { values: [0, 5, 0.5] } });
   });
 
   test('countTokens, models.list and models.get in Google\'s format', async () => {

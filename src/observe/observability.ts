@@ -42,9 +42,10 @@ const USAGE_ENDPOINTS = new Set([
   '/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/messages',
   '/v1beta/models/{model}:generateContent', '/v1beta/models/{model}:streamGenerateContent',
   '/v1/models/{model}:generateContent', '/v1/models/{model}:streamGenerateContent',
+  '/v1beta/models/{model}:embedContent', '/v1beta/models/{model}:batchEmbedContents',
 ]);
 
-const GEMINI_METHODS = new Set(['generateContent', 'streamGenerateContent', 'countTokens']);
+const GEMINI_METHODS = new Set(['generateContent', 'streamGenerateContent', 'countTokens', 'embedContent', 'batchEmbedContents']);
 
 /** Gemini API routes carry the model in the path: `/v1beta/models/{model}:method`. */
 function geminiEndpoint(path: string): string | undefined {

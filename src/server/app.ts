@@ -42,6 +42,8 @@ const ENDPOINTS = [
   'POST /v1beta/models/{model}:generateContent',
   'POST /v1beta/models/{model}:streamGenerateContent',
   'POST /v1beta/models/{model}:countTokens',
+  'POST /v1beta/models/{model}:embedContent',
+  'POST /v1beta/models/{model}:batchEmbedContents',
   'GET /healthz',
 ];
 
