@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -394,6 +394,32 @@ describe('Gemini API in metrics and usage statistics', () => {
     }
     assert.equal(usage.total_requests, 2);
     assert.equal(usage.total_tokens, 13 + 13, 'both the body and the stream reported usage');
+  });
+
+  test('request logs mask a key sent as ?key= (and as x-goog-api-key)', async (t) => {
+    const up = await scenarioUpstream();
+    const proxy = await startProxy({ 'request-retry': 0, 'request-log': true, 'openai-compatibility': [provider('up', up.url, [{ name: 'text-up', alias: 'gem-text' }])] });
+    t.after(async () => {
+      await proxy.close();
+      await up.close();
+    });
+    const body = JSON.stringify({ contents: [{ parts: [{ text: 'log me' }] }] });
+    const byQuery = await fetch(`${proxy.url}/v1beta/models/gem-text:generateContent?alt=json&key=${CLIENT_KEY}`, { method: 'POST', body });
+    const byHeader = await fetch(`${proxy.url}/v1beta/models/gem-text:streamGenerateContent?alt=sse`, { method: 'POST', body, headers: { 'x-goog-api-key': CLIENT_KEY } });
+    await Promise.all([byQuery.text(), byHeader.text()]);
+    const dir = join(proxy.dir, 'logs');
+    for (const res of [byQuery, byHeader]) {
+      const id = res.headers.get('x-request-id')!;
+      let text = '';
+      for (let i = 0; i < 50 && !text.includes('=== end:'); i++) {
+        await sleep(50);
+        const name = (await readdir(dir).catch(() => [] as string[])).find((n) => n.endsWith(`-${id}.log`));
+        text = name ? await readFile(join(dir, name), 'utf8') : '';
+      }
+      assert.match(text, /log me/);
+      assert.ok(!text.includes(CLIENT_KEY), 'the client key in clear in a request log');
+      assert.match(text, /sk-cli\.\.\.0001/);
+    }
   });
 });
 

@@ -183,7 +183,7 @@ export class Observability {
       res.once('close', () => this.finish(ctx));
     }
     // API requests only: management bodies are configuration documents.
-    if (ctx.snap.config['request-log'] && ctx.path.startsWith('/v1/')) this.startRequestLog(ctx, res);
+    if (ctx.snap.config['request-log'] && (ctx.path.startsWith('/v1/') || ctx.path.startsWith('/v1beta/'))) this.startRequestLog(ctx, res);
   }
 
   private startRequestLog(ctx: RequestContext, res: ServerResponse): void {
