@@ -140,6 +140,8 @@ async function fixedJob(job) {
 }
 
 function verifier(job) {
+  // Other client APIs (bench/lib/apis.mjs): their answer's own marker, and complete JSON.
+  if (job.expect) return (text) => text.includes(job.expect) && text.trimEnd().endsWith('}');
   if (!job.stream) return goodCompletion;
   return (text) => {
     const check = new SseCheck(job.expectChunks);

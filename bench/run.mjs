@@ -10,7 +10,7 @@
  * bench/results/latest.json. All traffic stays on loopback; everything stops by itself.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { HELP, parsePlan } from './lib/plan.mjs';
 import { requestBody } from './lib/request.mjs';
 import { cpuMs, machineBusyMs, memoryMb, resetPeak, startCliproxy, startScript, stopAll, stopChild, treeCpuMs } from './lib/procs.mjs';
 import { checkTargets, renderReport, summarizeRun } from './lib/report.mjs';
+import { apiScenarios, renderApis, runApiScenarios } from './lib/apis.mjs';
 import { median, roundAll, summarize } from './lib/stats.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -53,6 +54,21 @@ function sourceState() {
     return { commit: git('rev-parse', '--short', 'HEAD'), srcDirty: git('status', '--porcelain', '--', 'src') !== '' };
   } catch {
     return { commit: 'unknown', srcDirty: false };
+  }
+}
+
+/**
+ * A proxy holds two sockets per open stream (client and upstream): with the open-files limit at N,
+ * no proxy process can hold more than about N / 2 streams, whatever it does.
+ */
+function warnIfTooFewFiles(streams) {
+  try {
+    const limit = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1]);
+    if (limit && 2 * streams + 100 > limit) {
+      log(`bench: the open-files limit is ${limit}; a proxy needs 2 per stream, so at most ~${Math.floor((limit - 100) / 2)} of ${streams} streams can be open at once (raise it: ulimit -n)`);
+    }
+  } catch {
+    /* not Linux */
   }
 }
 
@@ -99,7 +115,10 @@ async function main() {
     process.exit(1);
   }
   const targetCount = plan.peer ? 4 : 3;
-  const budgetMs = (plan.quick ? 150_000 : 900_000) * (targetCount / 3);
+  // Plus the memory phase (per proxy: ramp, stream life, margin) and the client-API rounds.
+  const openPhaseMs = (plan.open.rampMs + plan.open.mode.chunks * plan.open.mode.delayMs + 15_000) * (targetCount - 1);
+  const budgetMs = (plan.quick ? 150_000 : 900_000) * (targetCount / 3) + openPhaseMs + plan.rounds * 4 * (plan.saturate.seconds + 5) * 1000;
+  warnIfTooFewFiles(plan.open.count);
   const lifetimeMs = budgetMs + 30_000;
   const watchdog = setTimeout(() => {
     log(`bench: time budget of ${budgetMs / 1000} s exceeded; stopping everything`);
@@ -240,6 +259,17 @@ async function main() {
     }
   }
 
+  // Each client API through cliproxy (translation cost next to chat completions).
+  const apis = await runApiScenarios({
+    driver,
+    pid: cp.pid,
+    scenarios: apiScenarios(`http://127.0.0.1:${cp.port}`, CLIENT_KEY, 'bench-model', requestBody('bench-model', false, plan.bodyKb)),
+    rounds: plan.rounds,
+    seconds: plan.saturate.seconds,
+    connections: plan.saturate.connections,
+    log,
+  });
+
   // Many streams open at once, each proxy in a fresh process of its own: what 1,000 streams cost
   // in memory, apart from the heap the saturation rounds grew (shown beside it), and without the
   // burst leaving the round processes in another state (it slows a Node proxy afterwards).
@@ -291,13 +321,13 @@ async function main() {
   machine.foreignCpu = { avgPct: (100 * foreign.ms) / foreign.wallMs, worstSegmentPct: foreign.worstPct };
   const summary = summarizeRun(targets, acc, open);
   const checks = checkTargets(summary, plan);
-  const report = renderReport({ summary, targets, plan, machine, checks });
+  const report = `${renderReport({ summary, targets, plan, machine, checks })}\n\n${renderApis(apis, plan.saturate.connections)}`;
   process.stdout.write(`\n${report}\n`);
 
   const outFile = resolve(plan.out ?? join(ROOT, 'bench', 'results', 'latest.json'));
   mkdirSync(dirname(outFile), { recursive: true });
   const { help: _help, ...planOut } = plan;
-  const result = { machine, plan: planOut, targets: targets.map(({ name, base, pid }) => ({ name, base, pid })), summary, checks, report, seconds: (Date.now() - startedAt) / 1000 };
+  const result = { machine, plan: planOut, targets: targets.map(({ name, base, pid }) => ({ name, base, pid })), summary, apis, checks, report, seconds: (Date.now() - startedAt) / 1000 };
   writeFileSync(outFile, `${JSON.stringify(roundAll(result, 4), null, 2)}\n`);
   log(`\nbench: wrote ${outFile} (${Math.round((Date.now() - startedAt) / 1000)} s)`);
 
