@@ -3,7 +3,7 @@
  * key may ride in `?key=`). The line is the one pino would write for
  * `log.info({method, path, ...}, 'request')`, built by hand and handed to the logger's own
  * destination: pino's generic serialisation of the object (key loop, redaction check, stringify
- * per value) cost ~3 % of a saturated proxy's CPU (bench/README.md, change log).
+ * per value) was most of the access log's 4.7 % of a saturated proxy's CPU profile (bench/README.md, change log).
  */
 import { pino } from 'pino';
 import type { Logger } from './logger.js';
