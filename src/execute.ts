@@ -14,6 +14,8 @@ import type { ClientSignal } from './server/context.js';
 import { classifyStatus, describeNetworkError, type Classified } from './upstream/faults.js';
 import { forward, readBody, type UpstreamResponse } from './upstream/forward.js';
 import { maskSecret } from './observe/logger.js';
+import { probeEvent } from './upstream/conversion.js';
+import { canServe, committedAsChat, routeFor, type NativePlan, type Route } from './upstream/route.js';
 
 export interface ExecutePlan {
   readonly pool: Pool;
@@ -28,6 +30,13 @@ export interface ExecutePlan {
   readonly sessionKey?: string;
   /** Where upstream wait and attempts are added up (the request's timing, for metrics and the overhead header). */
   readonly timing?: AttemptSink;
+  /**
+   * The client's own request, for upstreams that speak the client's API (Claude Code → a
+   * claude-api-key upstream): sent as is but for `model`, and the answer relayed as is.
+   */
+  readonly native?: NativePlan;
+  /** The chat request `body` serialises, if the caller has it parsed (saves a parse per translated attempt). */
+  readonly chat?: Record<string, unknown>;
 }
 
 /** Time waiting on upstreams, so that the gateway's own time (overhead) can be told apart. */
@@ -44,6 +53,8 @@ interface CommittedBase {
   readonly target: Target;
   readonly credential: Credential;
   readonly attempts: number;
+  /** True when this is the upstream's answer in `plan.native.format`, not chat. */
+  readonly native?: boolean;
 }
 
 /** A complete non-stream answer. */
@@ -96,34 +107,31 @@ const transientFailure = (status: number, code: string, message: string): Attemp
   classified: { fault: { kind: 'transient' }, retryable: true },
 });
 
-/** Reads a stream up to its first data event; fails like an HTTP error if the event is an error. */
+/**
+ * Reads a stream up to its first meaningful event (past Anthropic's message_start and Responses'
+ * response.created); fails like an HTTP error if that event is an error.
+ */
 async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedBase, 'status' | 'headers'>, providerName: string): Promise<AttemptResult> {
   const iterator = (response.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const format = base.target.provider.format;
   const prelude: Buffer[] = [];
-  let firstData: string | undefined;
+  let verdict: ReturnType<typeof probeEvent> = 'wait';
   const parser = createParser({
     onEvent: (event) => {
-      if (firstData === undefined && event.data !== '') firstData = event.data;
+      if (verdict === 'wait' && event.data !== '') verdict = probeEvent(format, event.data);
     },
   });
   const decoder = new TextDecoder();
-  while (firstData === undefined) {
+  while (verdict === 'wait') {
     const next = await iterator.next();
     if (next.done) return transientFailure(502, 'upstream_empty_stream', `upstream ${providerName} ended the stream before its first event`);
     prelude.push(next.value);
     parser.feed(decoder.decode(next.value, { stream: true }));
   }
-  // Some providers answer 200 and put the error in the first event.
-  if (firstData.startsWith('{"error"') || /^\{\s*"error"\s*:/.test(firstData)) {
+  if (verdict !== 'commit') {
+    // Some providers answer 200 and put the error in the first event.
     response.body.destroy();
-    const body = Buffer.from(firstData);
-    let status = 502;
-    try {
-      const code = (JSON.parse(firstData) as { error?: { code?: unknown } }).error?.code;
-      if (typeof code === 'number' && code >= 400 && code <= 599) status = code;
-    } catch {
-      /* keep 502 */
-    }
+    const { status, body } = verdict as { status: number; body: Buffer };
     return { ok: false, error: new UpstreamReply(status, body, 'application/json'), classified: classifyStatus(status, body) };
   }
   return {
@@ -142,7 +150,8 @@ async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedB
 
 async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Candidate, attempts: number): Promise<AttemptResult> {
   const { target, credential } = cand;
-  const requestBody = plan.body(target);
+  const route: Route = routeFor(plan, target);
+  const requestBody = route.body;
   const started = performance.now(); // upstream wait starts here (building the body is our own time)
   const providerName = target.provider.name;
   let response: UpstreamResponse;
@@ -151,7 +160,8 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
       dispatcher: rt.dispatchers.get(credential.proxyUrl, snap.timeoutsMs.connect),
       target,
       credential,
-      path: plan.path,
+      path: route.path,
+      headers: route.headers,
       body: requestBody,
       stream: plan.stream,
       signal: plan.signal,
@@ -164,7 +174,7 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
     endAttempt(rt, plan, cand, reason, started);
     return transientFailure(timeout ? 504 : 502, timeout ? 'upstream_timeout' : 'upstream_unreachable', `upstream ${providerName}: ${reason}`);
   }
-  const base = { target, credential, attempts };
+  const base = { target, credential, attempts, native: route.native };
   try {
     const status = response.statusCode;
     if (status >= 400) {
@@ -177,14 +187,15 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
     if (plan.stream && isEventStream(response.headers)) {
       const result = await bootstrapStream(response, base, providerName);
       endAttempt(rt, plan, cand, result.ok ? status : result.error.status, started);
-      return result;
+      return result.ok && route.convert ? { ok: true, committed: committedAsChat(route.convert, result.committed, target) } : result;
     }
     const body = await readBody(response.body);
     endAttempt(rt, plan, cand, status, started);
     if (isJson(response.headers) && !isCompleteJson(body)) {
       return transientFailure(502, 'upstream_invalid_response', `upstream ${providerName} returned an incomplete or invalid JSON body (${body.length} bytes)`);
     }
-    return { ok: true, committed: { ...base, kind: 'body', status, headers: response.headers, body } };
+    const committed: CommittedBody = { ...base, kind: 'body', status, headers: response.headers, body };
+    return { ok: true, committed: route.convert ? committedAsChat(route.convert, committed, target) : committed };
   } catch (err) {
     response.body.destroy();
     if (plan.signal.aborted) throw new ClientGone();
@@ -271,6 +282,7 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
     let triedThisRound = 0;
     let retryable = false;
     for (const cand of rt.balancer.round(plan.pool, roundOptions)) {
+      if (!canServe(plan, cand.target)) continue;
       if (triedThisRound >= perRound) break;
       triedThisRound++;
       attempts++;
@@ -311,6 +323,9 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
     if (plan.timing) plan.timing.upstreamMs += performance.now() - sleptAt;
   }
   if (lastError) throw withAttempts(lastError, attempts);
+  if (!plan.pool.members.some((t) => canServe(plan, t))) {
+    throw new ProxyError(400, 'unsupported_endpoint', `model ${plan.pool.id} is served only by upstreams that have no ${plan.path} endpoint`);
+  }
   const release = rt.balancer.soonestRelease(plan.pool);
   if (release !== undefined) throw cooldownError(plan.pool, release, Date.now());
   throw new ProxyError(503, 'no_upstream', `no upstream available for model ${plan.pool.id}`);
