@@ -80,7 +80,10 @@ type AttemptResult =
   | { readonly ok: false; readonly error: ProxyError; readonly classified: Classified };
 
 const ERROR_BODY_LIMIT = 256 * 1024;
-const RELAYED_ERROR_HEADERS = ['retry-after', 'x-request-id', 'x-ratelimit-reset-requests', 'x-ratelimit-reset-tokens'];
+const RELAYED_ERROR_HEADERS = [
+  'retry-after', 'x-request-id', 'x-ratelimit-reset-requests', 'x-ratelimit-reset-tokens',
+  'request-id', 'anthropic-ratelimit-requests-reset', 'anthropic-ratelimit-tokens-reset',
+];
 
 function relayedHeaders(headers: UpstreamResponse['headers']): Record<string, string> {
   const out: Record<string, string> = {};
@@ -182,7 +185,7 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
       endAttempt(rt, plan, cand, status, started);
       const contentType = response.headers['content-type'];
       const reply = new UpstreamReply(status, body, typeof contentType === 'string' ? contentType : undefined, relayedHeaders(response.headers));
-      return { ok: false, error: reply, classified: classifyStatus(status, body, response.headers['retry-after']) };
+      return { ok: false, error: reply, classified: classifyStatus(status, body, response.headers['retry-after'], response.headers) };
     }
     if (plan.stream && isEventStream(response.headers)) {
       const result = await bootstrapStream(response, base, providerName);

@@ -16,6 +16,7 @@ import { parseCompletion, runChat } from './hub.js';
 import { anthropicErrorEvent } from './errors.js';
 import { modelNotFound, resolveRequestModel, routingHeaders } from './openai.js';
 import { relayStream } from './sse.js';
+import { chatOrNativeOnly, nativePlan, relayNative } from './native-relay.js';
 
 /** Ping period while the upstream is silent; Anthropic's own API pings about as often. */
 export const PING_EVERY_MS = 10_000;
@@ -38,12 +39,15 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   ctx.requestLog?.requestBody(raw);
   const pool = resolveRequestModel(ctx, json);
   const model = json.model as string;
-  const chat = toUpstream(json, model);
+  const native = chatOrNativeOnly(pool, nativePlan('anthropic', raw, model, ctx.req.headers), json.stream === true, () => toUpstream(json, model));
+  const chat = native.chat;
   const stream = chat.stream === true;
   const inputTokens = estimateInputTokens(json);
   const id = `msg_${ctx.requestId.replaceAll('-', '')}`;
   const signal = clientSignal(ctx.res);
-  const committed = await runChat(ctx, pool, chat, signal);
+  // A claude-api-key upstream gets this very request (thinking signatures, cache_control, betas).
+  const committed = await runChat(ctx, pool, chat, signal, native.plan);
+  if (committed.native) return relayNative(ctx, committed, pool.id, anthropicErrorEvent);
   const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
   if (committed.kind === 'stream') {
     ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });

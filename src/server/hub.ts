@@ -9,6 +9,7 @@ import { sessionKeyOf } from '../routing/affinity.js';
 import type { Pool, Target } from '../routing/registry.js';
 import type { ChatCompletion, ChatRequest } from '../translate/openai-chat.js';
 import { renameModel } from '../upstream/rewrite.js';
+import type { NativePlan } from '../upstream/route.js';
 import type { ClientSignal, RequestContext } from './context.js';
 
 /** The upstream's non-stream answer as a chat completion, or the error it carries. */
@@ -38,24 +39,27 @@ function rejectsReasoning(err: unknown): boolean {
 }
 
 /** Runs the attempt loop for a chat request (serialised once; attempts only rename the model). */
-function runOnce(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal): Promise<Committed> {
+function runOnce(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal, native?: NativePlan): Promise<Committed> {
   const text = JSON.stringify(chat);
   const body = (target: Target) => (target.upstreamModel === chat.model ? text : renameModel(text, target.upstreamModel));
   const sessionKey = ctx.snap.config.routing['session-affinity'] ? sessionKeyOf(chat as unknown as Record<string, unknown>, ctx.req.headers) : undefined;
-  return execute(ctx.rt, ctx.snap, { pool, path: '/chat/completions', stream: chat.stream === true, body, signal, sessionKey, timing: ctx.timing });
+  const plan = { pool, path: '/chat/completions', stream: chat.stream === true, body, signal, sessionKey, timing: ctx.timing, native, chat: chat as unknown as Record<string, unknown> };
+  return execute(ctx.rt, ctx.snap, plan);
 }
 
 /**
  * Runs a translated chat request. Coding clients often ask for reasoning: a model without a
  * reasoning setting (a 400/422 naming `reasoning_effort`) is asked again without it rather than
- * failing the request.
+ * failing the request. With `native` (server/native-relay.ts nativePlan), upstreams that speak the
+ * client's own API get the client's request instead, and `committed.native` tells the handler
+ * that the answer is in its own format, to be relayed as is (relayNative).
  */
-export async function runChat(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal): Promise<Committed> {
+export async function runChat(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal, native?: NativePlan): Promise<Committed> {
   try {
-    return await runOnce(ctx, pool, chat, signal);
+    return await runOnce(ctx, pool, chat, signal, native);
   } catch (err) {
     if (chat.reasoning_effort === undefined || !rejectsReasoning(err)) throw err;
     delete chat.reasoning_effort;
-    return runOnce(ctx, pool, chat, signal);
+    return runOnce(ctx, pool, chat, signal, native);
   }
 }

@@ -18,6 +18,8 @@ export interface NativePlan {
   body(target: Target): string | Buffer;
   /** Client headers the upstream must see (anthropic-beta, anthropic-version). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Only upstreams of this format can serve the request (it has no chat form). */
+  readonly only?: boolean;
 }
 
 export interface Route {
@@ -35,6 +37,7 @@ const CHAT_PATH = '/chat/completions';
 /** Native targets answer generation requests only (no /completions or /embeddings). */
 export function canServe(plan: ExecutePlan, target: Target): boolean {
   const format = target.provider.format;
+  if (plan.native?.only) return plan.native.format === format;
   return format === 'openai' || plan.path === CHAT_PATH || plan.native?.format === format;
 }
 
