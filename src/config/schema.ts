@@ -134,9 +134,7 @@ export const providerSchema = z
 export const nativeKeySchema = (baseUrlRequired: boolean) =>
   z.object({
     'api-key': z.preprocess(unsetIfEmpty, z.string().optional()),
-    'base-url': baseUrlRequired
-      ? z.preprocess(unsetIfEmpty, baseUrl.optional()).refine((v) => v !== undefined, { message: 'required (codex-api-key has no default endpoint)' })
-      : z.preprocess(unsetIfEmpty, baseUrl.optional()),
+    'base-url': z.preprocess(unsetIfEmpty, baseUrl.optional()),
     prefix: modelPrefix,
     'proxy-url': proxyUrl,
     headers: z.record(z.string(), z.coerce.string()).default({}),
@@ -147,6 +145,10 @@ export const nativeKeySchema = (baseUrlRequired: boolean) =>
     'disable-cooling': disableCooling,
     /** Retry rounds for this key; omitted or negative = the global request-retry. */
     'request-retry': z.number().int().optional(),
+  })
+  .refine((entry) => !baseUrlRequired || entry['base-url'] !== undefined, {
+    message: 'required (codex-api-key has no default endpoint)',
+    path: ['base-url'],
   });
 
 export const NATIVE_KEYS = ['claude-api-key', 'gemini-api-key', 'codex-api-key'] as const;
