@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
-import { estimateInputTokens } from '../src/translate/anthropic-tokens.js';
+import { estimateInputTokens } from '../src/translate/anthropic/tokens.js';
 import { CLIENT_KEY, post, provider, startProxy, type TestProxy } from './helpers/proxy.js';
 import { completion, error, json, mockUpstream, sleep, sse, type MockUpstream, type Recorded } from './helpers/upstream.js';
 

@@ -6,9 +6,9 @@
  * format when the request carries `anthropic-version` (every Anthropic SDK sends it).
  */
 import { resolvePool } from '../routing/registry.js';
-import type { ModelInfo } from '../translate/anthropic-messages.js';
-import { messageToEvents, streamToClient, toClient, toUpstream } from '../translate/anthropic-openai.js';
-import { estimateInputTokens } from '../translate/anthropic-tokens.js';
+import type { ModelInfo } from '../translate/anthropic/messages.js';
+import { messageToEvents, streamToClient, toClient, toUpstream } from '../translate/anthropic/index.js';
+import { estimateInputTokens } from '../translate/anthropic/tokens.js';
 import { normalizeUsage } from '../observe/usage.js';
 import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
@@ -66,7 +66,7 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   ctx.res.end(messageToEvents(message));
 }
 
-/** POST /v1/messages/count_tokens: the estimate documented in translate/anthropic-tokens.ts. */
+/** POST /v1/messages/count_tokens: the estimate documented in translate/anthropic/tokens.ts. */
 export async function handleCountTokens(ctx: RequestContext): Promise<void> {
   ctx.headers['request-id'] = ctx.requestId;
   const { json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
