@@ -162,7 +162,7 @@ describe('Claude Code to a claude-api-key upstream passes through', () => {
     assert.equal(up.requests[0]!.headers.accept, 'text/event-stream');
   });
 
-  test('a request the hub cannot express still reaches a claude-api-key upstream; other pools refuse it', async () => {
+  test('what the hub cannot express (a Files API image) reaches a claude-api-key upstream intact', async () => {
     const up = await fixedAnthropic(THINKING_MESSAGE);
     const chat = await vendor('openai');
     const proxy = await proxyWith({
@@ -173,9 +173,9 @@ describe('Claude Code to a claude-api-key upstream passes through', () => {
     const ok = await post(`${proxy.url}/v1/messages`, { model: 'opus', max_tokens: 100, messages: [files] }, anthropicHeaders);
     assert.equal(ok.status, 200);
     assert.equal(up.requests.at(-1)!.json.messages[0].content[0].source.file_id, 'file_011');
-    const refused = await post(`${proxy.url}/v1/messages`, { model: 'gpt', max_tokens: 100, messages: [files] }, anthropicHeaders);
-    assert.equal(refused.status, 400);
-    assert.equal(((await refused.json()) as any).type, 'error');
+    const translated = await post(`${proxy.url}/v1/messages`, { model: 'gpt', max_tokens: 100, messages: [files] }, anthropicHeaders);
+    assert.equal(translated.status, 200);
+    assert.ok(!chat.requests.at(-1)!.body.includes('file_011'), 'an OpenAI upstream cannot read a Files API id');
   });
 });
 
