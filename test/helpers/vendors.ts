@@ -16,9 +16,23 @@ type Json = Record<string, any>;
 
 export type Turn = { kind: 'text'; text: string } | { kind: 'tool'; id: string; name: string; args: Json };
 
+/** Picks a tool call for a first turn from the names of the tools offered (CLI tests: the shell tool). */
+export type CallChooser = (offered: readonly string[]) => { name: string; args: Json } | undefined;
+
+/** The tools a request offers, by name, in each family's shape. */
+function offered(r: Recorded): string[] {
+  const tools: Json[] = Array.isArray(r.json?.tools) ? r.json.tools : [];
+  return tools.flatMap((t) => (Array.isArray(t.functionDeclarations) ? t.functionDeclarations.map((f: Json) => f.name) : [t.function?.name ?? t.name]));
+}
+
+/** Set by the upstream handling the request, just before it decides (synchronously, so per request). */
+let chooser: CallChooser | undefined;
+
 /** What the agent answers to a request, given the family's view of it. */
-function decide(family: Family, toolResult: string | undefined, hasTools: boolean, userText: string): Turn {
+function decide(family: Family, toolResult: string | undefined, hasTools: boolean, userText: string, r?: Recorded): Turn {
   if (toolResult !== undefined) return { kind: 'text', text: `Tool said: ${toolResult}` };
+  const chosen = r && chooser ? chooser(offered(r)) : undefined;
+  if (chosen) return { kind: 'tool', id: `call_${family}_1`, ...chosen };
   if (hasTools && /weather/i.test(userText)) return { kind: 'tool', id: `call_${family}_1`, name: 'get_weather', args: { city: 'Paris' } };
   return { kind: 'text', text: `Hello from ${family}` };
 }
@@ -50,7 +64,7 @@ function openaiTurn(r: Recorded): Turn {
   const messages: Json[] = r.json.messages;
   const last = messages.at(-1)!;
   const user = [...messages].reverse().find((m) => m.role === 'user');
-  return decide('openai', last.role === 'tool' ? textOf(last.content) : undefined, Array.isArray(r.json.tools), textOf(user?.content));
+  return decide('openai', last.role === 'tool' ? textOf(last.content) : undefined, Array.isArray(r.json.tools), textOf(user?.content), r);
 }
 
 function openaiAnswer(res: ServerResponse, r: Recorded): void {
@@ -84,7 +98,7 @@ function anthropicTurn(r: Recorded): Turn {
   const last = messages.at(-1)!;
   const result = Array.isArray(last.content) ? last.content.find((b: Json) => b.type === 'tool_result') : undefined;
   const user = [...messages].reverse().find((m) => m.role === 'user' && textOf(m.content) !== '');
-  return decide('anthropic', result ? textOf(result.content) : undefined, Array.isArray(r.json.tools), textOf(user?.content));
+  return decide('anthropic', result ? textOf(result.content) : undefined, Array.isArray(r.json.tools), textOf(user?.content), r);
 }
 
 function anthropicAnswer(res: ServerResponse, r: Recorded): void {
@@ -123,7 +137,7 @@ function geminiTurn(r: Recorded): Turn {
   const user = [...contents].reverse().find((c) => c.role === 'user' && c.parts.some((p: Json) => typeof p.text === 'string'));
   const result = response ? (typeof response.response?.result === 'string' ? response.response.result : JSON.stringify(response.response)) : undefined;
   const userText = user ? user.parts.map((p: Json) => p.text ?? '').join('') : '';
-  return decide('gemini', result, Array.isArray(r.json.tools), userText);
+  return decide('gemini', result, Array.isArray(r.json.tools), userText, r);
 }
 
 function geminiAnswer(res: ServerResponse, r: Recorded, model: string, stream: boolean): void {
@@ -153,7 +167,7 @@ function responsesTurn(r: Recorded): Turn {
   const last = input.at(-1)!;
   const user = [...input].reverse().find((i) => i.role === 'user');
   const userText = user ? (typeof user.content === 'string' ? user.content : user.content.map((c: Json) => c.text ?? '').join('')) : '';
-  return decide('responses', last.type === 'function_call_output' ? String(last.output) : undefined, Array.isArray(r.json.tools), userText);
+  return decide('responses', last.type === 'function_call_output' ? String(last.output) : undefined, Array.isArray(r.json.tools), userText, r);
 }
 
 function responsesAnswer(res: ServerResponse, r: Recorded): void {
@@ -183,8 +197,9 @@ function responsesAnswer(res: ServerResponse, r: Recorded): void {
 }
 
 /** A loopback upstream of one family. Its `url` is what base-url should be for that family. */
-export async function vendorUpstream(family: Family): Promise<MockUpstream & { baseUrl: string }> {
+export async function vendorUpstream(family: Family, callChooser?: CallChooser): Promise<MockUpstream & { baseUrl: string }> {
   const mock = await mockUpstream((req, res, r) => {
+    chooser = callChooser;
     const path = r.path;
     if (family === 'openai' && path.endsWith('/chat/completions')) return openaiAnswer(res, r);
     if (family === 'anthropic' && path.startsWith('/v1/messages')) return anthropicAnswer(res, r);
