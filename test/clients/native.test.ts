@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { vendorUpstream, type CallChooser, type Family } from '../helpers/vendors.js';
-import { describeRun, MODEL, runClaude, runGemini, startBuiltServer, type BuiltServer } from './harness.js';
+import { describeRun, MODEL, runClaude, runCodex, runGemini, startBuiltServer, type BuiltServer } from './harness.js';
 
 async function setup(t: TestContext, family: Family, chooser?: CallChooser): Promise<{ upstream: Awaited<ReturnType<typeof vendorUpstream>>; server: BuiltServer }> {
   const upstream = await vendorUpstream(family, chooser);
-  const key = family === 'anthropic' ? 'claude-api-key' : 'gemini-api-key';
-  const upstreamModel = family === 'anthropic' ? 'claude-sonnet-4-5' : 'gemini-2.5-flash';
+  const key = family === 'anthropic' ? 'claude-api-key' : family === 'gemini' ? 'gemini-api-key' : 'codex-api-key';
+  const upstreamModel = family === 'anthropic' ? 'claude-sonnet-4-5' : family === 'gemini' ? 'gemini-2.5-flash' : 'gpt-5-codex';
   const server = await startBuiltServer(upstream, {
     'openai-compatibility': [],
     [key]: [{ 'api-key': `sk-native-${family}-upstream`, 'base-url': upstream.baseUrl, models: [{ name: upstreamModel, alias: MODEL }] }],
@@ -60,5 +60,25 @@ describe('Gemini CLI → gemini-api-key', () => {
     const run = await runGemini(server, 'Run the marker command', { args: ['--yolo'], timeoutMs: 150_000 });
     assert.equal(run.code, 0, describeRun(run));
     assert.match(run.stdout, /gemini-native-42/, describeRun(run));
+  });
+});
+
+describe('Codex CLI → codex-api-key', () => {
+  test('a text answer, the Responses request passed through', async (t) => {
+    const { upstream, server } = await setup(t, 'responses');
+    const run = await runCodex(server, 'Say hello', { timeoutMs: 120_000 });
+    assert.equal(run.code, 0, describeRun(run));
+    assert.match(run.stdout, /Hello from responses/, describeRun(run));
+    const main = upstream.requests.find((r) => r.path.endsWith('/responses'))!;
+    assert.equal(main.json.model, 'gpt-5-codex');
+    assert.equal(main.headers.authorization, 'Bearer sk-native-responses-upstream');
+    assert.ok(Array.isArray(main.json.include) && main.json.include.includes('reasoning.encrypted_content'), 'Codex’s own request (asks for encrypted reasoning)');
+  });
+
+  test('the shell tool loop', async (t) => {
+    const { server } = await setup(t, 'responses', (names) => (names.includes('exec_command') ? { name: 'exec_command', args: { cmd: 'echo codex-native-$((6*7))' } } : undefined));
+    const run = await runCodex(server, 'Run the marker command', { timeoutMs: 150_000 });
+    assert.equal(run.code, 0, describeRun(run));
+    assert.match(run.stdout, /codex-native-42/, describeRun(run));
   });
 });
