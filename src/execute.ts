@@ -274,7 +274,11 @@ function cooldownError(pool: Pool, releaseAt: number, now: number): ProxyError {
  */
 export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): Promise<Committed> {
   const config = snap.config;
-  const rounds = 1 + config['request-retry'];
+  // A key with its own request-retry takes part in that many extra rounds (native key entries).
+  const retriesOf = (c: Credential) => c.requestRetry ?? config['request-retry'];
+  let maxRetry = 0;
+  for (const t of plan.pool.members) for (const c of t.provider.credentials) maxRetry = Math.max(maxRetry, retriesOf(c));
+  const rounds = 1 + maxRetry;
   const perRound = config['max-retry-credentials'] || Infinity;
   const maxWaitMs = config['max-retry-interval'] * 1000;
   const roundOptions = { strategy: config.routing.strategy, sessionKey: plan.sessionKey };
@@ -284,8 +288,13 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
   for (let round = 0; round < rounds; round++) {
     let triedThisRound = 0;
     let retryable = false;
+    let skipped = 0;
     for (const cand of rt.balancer.round(plan.pool, roundOptions)) {
       if (!canServe(plan, cand.target)) continue;
+      if (retriesOf(cand.credential) < round) {
+        skipped++;
+        continue;
+      }
       if (triedThisRound >= perRound) break;
       triedThisRound++;
       attempts++;
@@ -304,6 +313,8 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
       });
       retryable ||= result.classified.retryable;
     }
+    // No credential takes part in this many rounds (their request-retry is lower): done.
+    if (triedThisRound === 0 && skipped > 0 && lastError) throw withAttempts(lastError, attempts);
     const now = Date.now();
     const release = rt.balancer.soonestRelease(plan.pool, now);
     if (triedThisRound === 0 && lastError === undefined && release === undefined) break; // nothing configured

@@ -253,6 +253,26 @@ describe('failover across families and keys', () => {
   });
 });
 
+describe('per-key request-retry', () => {
+  test('a key with request-retry 2 is retried twice although the global setting is 0; one with 0 is not retried', async () => {
+    const failing = await mockUpstream(json({ type: 'error', error: { type: 'api_error', message: 'Internal server error' } }, 500));
+    closers.push(failing);
+    const base = `http://127.0.0.1:${failing.port}`;
+    const proxy = await proxyWith({
+      'request-retry': 0,
+      'claude-api-key': [
+        { 'api-key': 'retried', 'base-url': base, models: [{ name: 'c', alias: 'retried' }], 'request-retry': 2, 'disable-cooling': true },
+        { 'api-key': 'once', 'base-url': base, models: [{ name: 'c', alias: 'once' }], 'request-retry': 0, 'disable-cooling': true },
+      ],
+    });
+    const retried = await post(`${proxy.baseURL}/chat/completions`, { model: 'retried', messages: [{ role: 'user', content: 'Hi' }] });
+    assert.equal(retried.status, 500);
+    assert.equal(retried.headers.get('x-cliproxy-attempts'), '3');
+    const once = await post(`${proxy.baseURL}/chat/completions`, { model: 'once', messages: [{ role: 'user', content: 'Hi' }] });
+    assert.equal(once.headers.get('x-cliproxy-attempts'), '1');
+  });
+});
+
 describe('config', () => {
   test('entries without models serve the family catalog; prefix namespaces; owned_by names the vendor', async () => {
     const proxy = await proxyWith({
