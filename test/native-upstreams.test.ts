@@ -131,6 +131,8 @@ describe('Claude Code to a claude-api-key upstream passes through', () => {
     const res = await post(`${proxy.url}/v1/messages?beta=true`, text, { ...anthropicHeaders, 'anthropic-beta': 'interleaved-thinking-2025-05-14' });
     assert.equal(res.status, 200);
     assert.equal(await res.text(), THINKING_MESSAGE, 'the answer byte for byte (thinking signature included)');
+    assert.equal(res.headers.get('x-upstream-request-id'), 'req_upstream');
+    assert.notEqual(res.headers.get('request-id'), 'req_upstream', 'request-id names our request');
     const r = up.requests[0]!;
     assert.equal(r.body, text.replace('"model":"opus"', '"model":"claude-opus-4-1"'));
     assert.equal(r.headers['anthropic-beta'], 'context-1m-2025-08-07,interleaved-thinking-2025-05-14');

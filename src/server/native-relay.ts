@@ -57,6 +57,12 @@ export function chatOrNativeOnly(pool: Pool, plan: NativePlan, stream: boolean, 
 /** Sends a committed native answer to the client as it came. */
 export async function relayNative(ctx: RequestContext, committed: Committed, visibleModel: string, errorEvent: (e: ProxyError) => string): Promise<void> {
   const headers = passthroughHeaders(committed.headers, { ...ctx.headers, ...routingHeaders(ctx, committed) });
+  // Anthropic's own request-id is kept as x-upstream-request-id; request-id stays ours (our logs).
+  const upstreamId = committed.headers['request-id'];
+  if (upstreamId !== undefined && ctx.headers['request-id'] !== undefined) {
+    headers['x-upstream-request-id'] = upstreamId;
+    headers['request-id'] = ctx.headers['request-id'];
+  }
   if (committed.kind === 'body') {
     ctx.info.usage = usageFromBody(committed.body);
     const body = committed.target.forceMapping ? Buffer.from(renameModel(committed.body.toString('utf8'), visibleModel)) : committed.body;
