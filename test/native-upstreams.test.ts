@@ -181,6 +181,34 @@ describe('Claude Code to a claude-api-key upstream passes through', () => {
   });
 });
 
+describe('count_tokens', () => {
+  test('a claude-api-key upstream counts; one without the endpoint falls back to the estimate and is not cooled', async () => {
+    const counting = await mockUpstream((_req, res, r) => {
+      if (r.path === '/v1/messages/count_tokens') return json({ input_tokens: 4242 })(_req, res, r);
+      return json({ type: 'error', error: { type: 'not_found_error', message: 'no' } }, 404)(_req, res, r);
+    });
+    const without = await mockUpstream(json({ type: 'error', error: { type: 'not_found_error', message: 'Not Found' } }, 404));
+    closers.push(counting, without);
+    const proxy = await proxyWith({
+      'claude-api-key': [
+        { 'api-key': 'a', 'base-url': `http://127.0.0.1:${counting.port}`, models: [{ name: 'claude-opus-4-1', alias: 'opus' }] },
+        { 'api-key': 'b', 'base-url': `http://127.0.0.1:${without.port}`, models: [{ name: 'claude-x', alias: 'plain' }] },
+      ],
+    });
+    const body = { model: 'opus', messages: [{ role: 'user', content: 'Hello there' }] };
+    const exact = await post(`${proxy.url}/v1/messages/count_tokens`, body, { ...anthropicHeaders, 'anthropic-beta': 'token-counting-2024-11-01' });
+    assert.deepEqual(await exact.json(), { input_tokens: 4242 });
+    const sent = counting.requests.at(-1)!;
+    assert.equal(sent.json.model, 'claude-opus-4-1');
+    assert.equal(sent.headers['anthropic-beta'], 'token-counting-2024-11-01');
+    const estimated = await post(`${proxy.url}/v1/messages/count_tokens`, { ...body, model: 'plain' }, anthropicHeaders);
+    const count = ((await estimated.json()) as any).input_tokens;
+    assert.ok(count > 0 && count < 100, `an estimate (${count})`);
+    const credential = proxy.gateway.store.current().registry.pools.get('plain')!.members[0]!;
+    assert.equal(proxy.gateway.runtime.balancer.isCooling(credential, credential.provider.credentials[0]!), false);
+  });
+});
+
 describe('failover across families and keys', () => {
   test('a mixed pool: a rate-limited claude key cools down (anthropic-ratelimit reset) and gemini answers', async () => {
     const limited = await mockUpstream((_req, res) => {

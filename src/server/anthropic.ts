@@ -17,6 +17,7 @@ import { anthropicErrorEvent } from './errors.js';
 import { modelNotFound, resolveRequestModel, routingHeaders } from './openai.js';
 import { relayStream } from './sse.js';
 import { chatOrNativeOnly, nativePlan, relayNative } from './native-relay.js';
+import { upstreamTokenCount } from './native-count-tokens.js';
 
 /** Ping period while the upstream is silent; Anthropic's own API pings about as often. */
 export const PING_EVERY_MS = 10_000;
@@ -69,8 +70,11 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
 /** POST /v1/messages/count_tokens: the estimate documented in translate/anthropic/tokens.ts. */
 export async function handleCountTokens(ctx: RequestContext): Promise<void> {
   ctx.headers['request-id'] = ctx.requestId;
-  const { json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
-  resolveRequestModel(ctx, json);
+  const { raw, json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
+  const pool = resolveRequestModel(ctx, json);
+  // A claude-api-key upstream counts exactly; the estimate is for everything else.
+  const counted = await upstreamTokenCount(ctx, pool, raw);
+  if (counted) return sendJson(ctx, 200, JSON.parse(counted.toString('utf8')));
   toUpstream(json, ''); // the same validation as /v1/messages: a bad request is a 400 here too
   sendJson(ctx, 200, { input_tokens: estimateInputTokens(json) });
 }
