@@ -25,6 +25,8 @@ export class ProxyError extends Error {
   readonly param?: string;
   /** Upstream attempts made before this error was decided (x-cliproxy-attempts). */
   attempts?: number;
+  /** The provider and credential index of the last attempt (x-cliproxy-provider, x-cliproxy-credential). */
+  lastTried?: { readonly provider: string; readonly credential: number };
 }
 
 /**

@@ -10,7 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import { CLIENT_KEY, provider, startProxy, type TestProxy } from './helpers/proxy.js';
 import { json, mockUpstream, sse, type MockUpstream, type Recorded } from './helpers/upstream.js';
 
-const FIXTURES = ['claude-text', 'claude-bash-result', 'claude-parallel-image'];
+/** Recorded request → the reasoning_effort it must reach the upstream with. */
+const FIXTURES: Record<string, string> = { 'claude-text': 'high', 'claude-bash-result': 'high', 'claude-parallel-image': 'high', 'claude-thinking-budget': 'medium' };
 const load = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/clients/${name}.json`, import.meta.url), 'utf8'));
 
 /** What strict chat servers reject: a system message after the first, a tool message out of place. */
@@ -36,7 +37,9 @@ describe('Claude Code request shapes through the gateway', () => {
       if (problems.length > 0) return json({ error: { message: problems.join('; '), type: 'invalid_request_error' } }, 400)(req, res, r);
       return sse([chunk({ role: 'assistant', content: '' }), chunk({ content: 'Hello from upstream' }), chunk({}, 'stop')])(req, res, r);
     });
-    proxy = await startProxy({ 'openai-compatibility': [provider('strict', upstream.url, [{ name: 'up', alias: 'test-model' }])] });
+    // Claude Code's own model ids work as aliases too (claude-thinking-budget asks for one).
+    const models = [{ name: 'up', alias: 'test-model' }, { name: 'up', alias: 'claude-sonnet-4-5-20250929' }];
+    proxy = await startProxy({ 'openai-compatibility': [provider('strict', upstream.url, models)] });
   });
   after(() => Promise.all([proxy.close(), upstream.close()]));
 
@@ -46,7 +49,7 @@ describe('Claude Code request shapes through the gateway', () => {
     assert.equal(await res.text(), '');
   });
 
-  for (const name of FIXTURES) {
+  for (const [name, effort] of Object.entries(FIXTURES)) {
     test(`${name}: streamed answer, the upstream sees a strict-valid chat request`, async () => {
       const { path, headers, body } = load(name);
       const res = await fetch(`${proxy.url}${path}`, { method: 'POST', headers: { ...headers, authorization: `Bearer ${CLIENT_KEY}` }, body: JSON.stringify(body) });
@@ -58,9 +61,23 @@ describe('Claude Code request shapes through the gateway', () => {
       const seen = upstream.requests.at(-1)!.json;
       assert.deepEqual(strictProblems(seen), []);
       assert.equal(seen.model, 'up');
-      assert.equal(seen.reasoning_effort, 'high');
+      assert.equal(seen.reasoning_effort, effort);
     });
   }
+
+  test('an unknown top-level field is dropped, not a 400, and logged once at debug level', async (t) => {
+    const debugProxy = await startProxy({ debug: true, 'openai-compatibility': [provider('strict', upstream.url, [{ name: 'up', alias: 'test-model' }])] });
+    t.after(() => debugProxy.close());
+    const { path, headers, body } = load('claude-text');
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${debugProxy.url}${path}`, { method: 'POST', headers: { ...headers, authorization: `Bearer ${CLIENT_KEY}` }, body: JSON.stringify({ ...body, a_field_from_2027: { x: 1 } }) });
+      assert.equal(res.status, 200, await res.text());
+      assert.ok(!upstream.requests.at(-1)!.body.includes('a_field_from_2027'));
+    }
+    const lines = debugProxy.logs.filter((l) => l.includes('unknown request fields dropped'));
+    assert.ok(lines.length >= 1 && lines.some((l) => l.includes('a_field_from_2027')), debugProxy.logs.join('\n').slice(-2000));
+    assert.equal(lines.filter((l) => l.includes('a_field_from_2027')).length, 1, 'once, not per request');
+  });
 
   test('count_tokens takes the same bodies', async () => {
     const { body } = load('claude-parallel-image');

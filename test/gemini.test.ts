@@ -3,7 +3,8 @@
  * loopback OpenAI-compatible upstream (so Gemini CLI and Gemini SDK code work on any provider).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +69,12 @@ async function scenarioUpstream(): Promise<MockUpstream> {
           choices: [{ index: 0, message: { role: 'assistant', content: '42', reasoning_content: 'Short answer.' }, finish_reason: 'stop' }],
           usage: { prompt_tokens: 8, completion_tokens: 6, total_tokens: 14, completion_tokens_details: { reasoning_tokens: 3 } },
         }))(req, res, r);
+      case 'embed-up': // embeddings: [index, length of the input, 0.5] per input, listed in reverse
+        return json({
+          object: 'list', model,
+          data: (r.json.input as string[]).map((text, index) => ({ object: 'embedding', index, embedding: [index, text.length, 0.5] })).reverse(),
+          usage: { prompt_tokens: 4, total_tokens: 4 },
+        })(req, res, r);
       case 'json-up':
         return json(completion('{"name":"Ada","born":1815}', model))(req, res, r);
       case 'length-up':
@@ -89,7 +96,7 @@ async function scenarioUpstream(): Promise<MockUpstream> {
   });
 }
 
-const MODELS = ['text', 'tools', 'reason', 'json', 'length', 'broken', 'err-429', 'err-400'];
+const MODELS = ['text', 'tools', 'reason', 'json', 'length', 'broken', 'err-429', 'err-400', 'embed'];
 
 const WEATHER: FunctionDeclaration = {
   name: 'get_weather',
@@ -215,6 +222,18 @@ describe('Gemini API with the official @google/genai SDK', () => {
   test('finish reasons: length → MAX_TOKENS', async () => {
     const res = await ai.models.generateContent({ model: 'gem-length', contents: 'Tell a story' });
     assert.equal(res.candidates![0]!.finishReason, 'MAX_TOKENS');
+  });
+
+  test('embedContent (the SDK sends batchEmbedContents) → /embeddings, in input order', async () => {
+    const res = await ai.models.embedContent({ model: 'gem-embed', contents: ['one', 'three'], config: { outputDimensionality: 3, taskType: 'RETRIEVAL_DOCUMENT' } });
+    assert.deepEqual(res.embeddings!.map((e) => e.values), [[0, 3, 0.5], [1, 5, 0.5]]);
+    const got = up.requests.at(-1)!;
+    assert.equal(got.path, '/v1/embeddings');
+    assert.deepEqual(got.json, { model: 'embed-up', input: ['one', 'three'], dimensions: 3 });
+    const single = await fetch(`${proxy.url}/v1beta/models/gem-embed:embedContent?key=${CLIENT_KEY}`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: { parts: [{ text: 'hello' }] } }),
+    });
+    assert.deepEqual(await single.json(), { embedding: { values: [0, 5, 0.5] } });
   });
 
   test('countTokens, models.list and models.get in Google\'s format', async () => {
@@ -375,5 +394,64 @@ describe('Gemini API in metrics and usage statistics', () => {
     }
     assert.equal(usage.total_requests, 2);
     assert.equal(usage.total_tokens, 13 + 13, 'both the body and the stream reported usage');
+  });
+
+  test('request logs mask a key sent as ?key= (and as x-goog-api-key)', async (t) => {
+    const up = await scenarioUpstream();
+    const proxy = await startProxy({ 'request-retry': 0, 'request-log': true, 'openai-compatibility': [provider('up', up.url, [{ name: 'text-up', alias: 'gem-text' }])] });
+    t.after(async () => {
+      await proxy.close();
+      await up.close();
+    });
+    const body = JSON.stringify({ contents: [{ parts: [{ text: 'log me' }] }] });
+    const byQuery = await fetch(`${proxy.url}/v1beta/models/gem-text:generateContent?alt=json&key=${CLIENT_KEY}`, { method: 'POST', body });
+    const byHeader = await fetch(`${proxy.url}/v1beta/models/gem-text:streamGenerateContent?alt=sse`, { method: 'POST', body, headers: { 'x-goog-api-key': CLIENT_KEY } });
+    await Promise.all([byQuery.text(), byHeader.text()]);
+    const dir = join(proxy.dir, 'logs');
+    for (const res of [byQuery, byHeader]) {
+      const id = res.headers.get('x-request-id')!;
+      let text = '';
+      for (let i = 0; i < 50 && !text.includes('=== end:'); i++) {
+        await sleep(50);
+        const name = (await readdir(dir).catch(() => [] as string[])).find((n) => n.endsWith(`-${id}.log`));
+        text = name ? await readFile(join(dir, name), 'utf8') : '';
+      }
+      assert.match(text, /log me/);
+      assert.ok(!text.includes(CLIENT_KEY), 'the client key in clear in a request log');
+      assert.match(text, /sk-cli\.\.\.0001/);
+    }
+  });
+});
+
+describe('recorded Gemini CLI 0.61.0 requests replayed through the gateway', () => {
+  const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/clients/${name}.json`, import.meta.url), 'utf8'));
+
+  test('first turn and tool turn: SSE objects back, chat requests upstream', async (t) => {
+    const up = await scenarioUpstream();
+    const proxy = await startProxy({ 'request-retry': 0, 'openai-compatibility': [provider('up', up.url, [{ name: 'tools-up', alias: 'my-alias' }])] });
+    t.after(async () => {
+      await proxy.close();
+      await up.close();
+    });
+    const replay = async (name: string) => {
+      const { method, path, headers, body } = fixture(name);
+      const res = await fetch(`${proxy.url}${path}`, { method, headers: { ...headers, 'x-goog-api-key': CLIENT_KEY }, body: JSON.stringify(body) });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'text/event-stream');
+      const text = await res.text();
+      assert.ok(text.endsWith('\r\n\r\n'));
+      return text.split('\r\n\r\n').filter(Boolean).map((e) => JSON.parse(e.slice('data: '.length)));
+    };
+    const first = await replay('gemini-cli-first-turn');
+    const parts = first.flatMap((o: any) => o.candidates[0].content.parts);
+    assert.deepEqual(parts, [{ functionCall: { id: 'call_paris', name: 'get_weather', args: { city: 'Paris' } } }]);
+    assert.equal(first.at(-1).candidates[0].finishReason, 'STOP');
+    assert.deepEqual(first.at(-1).usageMetadata, { promptTokenCount: 20, candidatesTokenCount: 5, totalTokenCount: 25 });
+    assert.equal(up.requests.at(-1)!.json.tools.length, 3);
+
+    const second = await replay('gemini-cli-tool-turn');
+    assert.match(second[0].candidates[0].content.parts[0].text, /^It is <untrusted_context>\nOutput: hi-from-shell/);
+    const sent = up.requests.at(-1)!.json;
+    assert.equal(sent.messages.at(-1).tool_call_id, 'run_shell_command_1795970709038_0');
   });
 });

@@ -141,6 +141,14 @@ describe('Responses API through the openai SDK', () => {
     assert.deepEqual(sent.messages.map((m: any) => m.role), ['user', 'assistant', 'tool']);
     assert.equal(sent.messages[0].content, 'Weather in Paris?');
     assert.equal(sent.messages[1].tool_calls[0].id, 'call_w1');
+    // what the second response was given: the question, the call, the output (newest first)
+    const items = [];
+    for await (const item of client.responses.inputItems.list(second.id)) items.push(item);
+    assert.deepEqual(items.map((i) => i.type), ['function_call_output', 'function_call', 'message']);
+    const oldestFirst = await client.responses.inputItems.list(second.id, { order: 'asc', limit: 1 });
+    assert.equal(oldestFirst.data.length, 1);
+    assert.equal(oldestFirst.data[0]!.type, 'message');
+    assert.equal(oldestFirst.has_more, true);
   });
 
   test('a function-tool loop without store: the client sends the whole conversation', async () => {

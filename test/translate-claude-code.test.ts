@@ -16,6 +16,7 @@ const fixture = (name: string): { headers: Record<string, string>; body: Record<
 const text = fixture('claude-text');
 const bashResult = fixture('claude-bash-result');
 const parallelImage = fixture('claude-parallel-image');
+const thinkingBudget = fixture('claude-thinking-budget');
 
 /** A fixture body with changes (deep copy: fixtures are shared between tests). */
 const variant = (body: Record<string, any>, change: Record<string, unknown> = {}) => ({ ...structuredClone(body), ...change });
@@ -80,6 +81,15 @@ describe('Claude Code 2.1.197 requests (recorded fixtures)', () => {
       role: 'user',
       content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${parallelImage.body.messages[3].content[0].content[0].source.data}` } }],
     });
+  });
+
+  test('a Claude model id: thinking enabled with a budget, system reminders inside the user text', () => {
+    const chat = toUpstream(variant(thinkingBudget.body), 'up-model');
+    assertChatShape(chat);
+    assert.deepEqual(thinkingBudget.body.thinking, { budget_tokens: 10000, type: 'enabled' });
+    assert.equal(chat.reasoning_effort, 'medium');
+    assert.deepEqual(chat.messages.map((m) => m.role), ['system', 'user']);
+    assert.match(chat.messages[1]!.content as string, /Say hello$/);
   });
 
   test('thinking variants map to reasoning_effort', () => {

@@ -13,7 +13,7 @@ import { handleAnthropicModel, handleAnthropicModels, handleCountTokens, handleM
 import { sendError, toProxyError, type ErrorShape } from './errors.js';
 import { isGeminiRequest, routeGemini } from './gemini.js';
 import { handleGetModel, handleListModels, handleProxy } from './openai.js';
-import { handleDeleteResponse, handleGetResponse, handleResponses } from './responses.js';
+import { handleResponses, handleStoredResponse } from './responses.js';
 import { VERSION } from '../version.js';
 import { newTiming } from '../observe/response.js';
 
@@ -43,11 +43,14 @@ const ENDPOINTS = [
   'POST /v1/responses',
   'GET /v1/responses/{id}',
   'DELETE /v1/responses/{id}',
+  'GET /v1/responses/{id}/input_items',
   'GET /v1beta/models',
   'GET /v1beta/models/{model}',
   'POST /v1beta/models/{model}:generateContent',
   'POST /v1beta/models/{model}:streamGenerateContent',
   'POST /v1beta/models/{model}:countTokens',
+  'POST /v1beta/models/{model}:embedContent',
+  'POST /v1beta/models/{model}:batchEmbedContents',
   'GET /healthz',
 ];
 
@@ -72,12 +75,7 @@ async function routeV1(ctx: RequestContext): Promise<void> {
     if (req.method !== 'POST') methodNotAllowed(ctx, 'POST');
     return handleResponses(ctx);
   }
-  if (path.startsWith('/v1/responses/')) {
-    const id = decodeURIComponent(path.slice('/v1/responses/'.length));
-    if (req.method === 'GET') return handleGetResponse(ctx, id);
-    if (req.method === 'DELETE') return handleDeleteResponse(ctx, id);
-    methodNotAllowed(ctx, 'GET, DELETE');
-  }
+  if (path.startsWith('/v1/responses/')) return handleStoredResponse(ctx, path.slice('/v1/responses/'.length));
   // Anthropic SDKs send anthropic-version on every request: they get Anthropic's model format.
   const anthropic = req.headers['anthropic-version'] !== undefined;
   if (path === '/v1/models' || path === '/v1/models/') {
@@ -157,6 +155,13 @@ function fail(ctx: RequestContext, err: unknown): void {
   const error = toProxyError(err);
   if (!(err instanceof ProxyError)) ctx.rt.log.error({ err, path: ctx.path, requestId: ctx.requestId }, 'unhandled error');
   if (error.attempts !== undefined) ctx.headers['x-cliproxy-attempts'] = String(error.attempts);
+  // An answer an upstream produced (or the last upstream tried, when all failed) names it.
+  if (error.lastTried) {
+    ctx.info.provider ??= error.lastTried.provider;
+    ctx.info.credential ??= error.lastTried.credential;
+    ctx.headers['x-cliproxy-provider'] = error.lastTried.provider;
+    ctx.headers['x-cliproxy-credential'] = String(error.lastTried.credential);
+  }
   // A body we did not read (e.g. 413) must not be parsed as the next request.
   if (!ctx.req.complete) ctx.headers.connection = 'close';
   sendError(ctx.res, error, ctx.headers, errorShape(ctx));

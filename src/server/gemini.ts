@@ -12,6 +12,7 @@ import { normalizeUsage } from '../observe/usage.js';
 import { authenticate } from './auth.js';
 import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
+import { embed } from './gemini-embed.js';
 import { GeminiFramer } from './gemini-framing.js';
 import { parseCompletion, runChat } from './hub.js';
 import { routingHeaders } from './openai.js';
@@ -19,6 +20,8 @@ import { relayStream } from './sse.js';
 import { nativePlan, relayNative } from './native-relay.js';
 
 const METHODS = ['generateContent', 'streamGenerateContent', 'countTokens'];
+/** Served too, though not listed per model: whether a model embeds is the upstream's business. */
+const EMBED_METHODS = ['embedContent', 'batchEmbedContents'];
 
 /**
  * Requests for this handler: everything under /v1beta/; under /v1/, POSTs to /v1/models/… (the
@@ -81,13 +84,17 @@ export async function routeGemini(ctx: RequestContext): Promise<void> {
   const colon = name.lastIndexOf(':');
   const method = colon > name.lastIndexOf('/') ? name.slice(colon + 1) : '';
   // Model ids may hold a colon themselves (`llama3:8b`): a method is only a known one.
-  if (!METHODS.includes(method)) {
-    if (req.method !== 'GET') throw new ProxyError(404, 'not_found', `no such method: ${req.method} ${path} (supported: ${METHODS.join(', ')})`);
+  if (!METHODS.includes(method) && !EMBED_METHODS.includes(method)) {
+    if (req.method !== 'GET') throw new ProxyError(404, 'not_found', `no such method: ${req.method} ${path} (supported: ${[...METHODS, ...EMBED_METHODS].join(', ')})`);
     return getModel(ctx, decode(name));
   }
   if (req.method !== 'POST') methodNotAllowed(ctx, 'POST');
   const id = decode(name.slice(0, colon));
   if (method === 'countTokens') return countTokens(ctx, id);
+  if (EMBED_METHODS.includes(method)) {
+    const { pool, model } = resolveModel(ctx, id, method);
+    return embed(ctx, pool, model, method === 'batchEmbedContents');
+  }
   return generate(ctx, id, method === 'streamGenerateContent');
 }
 

@@ -10,13 +10,28 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { maskValue } from '../config/mask.js';
 import { logTail } from '../observe/log-tail.js';
+import { credentialFigures, credentialKey, noFigures, type CredentialFigures } from '../observe/usage-credentials.js';
 import { releaseApiUrl } from '../panel/release.js';
 import { ManagementError, type ManagementRequest, type Reply, type Routes } from './management-common.js';
 import { apiCall } from './management-api-call.js';
 
 const PANEL_GROUPS = { anthropic: 'claude', gemini: 'gemini', responses: 'codex' } as const;
 
+/**
+ * With a shared usage store (PostgreSQL) the per-key figures are the whole cluster's, read from it
+ * (requests by the key that answered them); otherwise, or if it cannot answer now, this instance's
+ * own per-attempt counts.
+ */
+async function clusterFigures(req: ManagementRequest, now: number): Promise<Map<string, CredentialFigures> | undefined> {
+  if (!req.ctx.snap.config['usage-statistics-enabled']) return undefined;
+  const store = await req.ctx.rt.observe.usage();
+  if (!store?.shared) return undefined;
+  return credentialFigures(store, now).catch(() => undefined);
+}
+
 async function apiKeyUsage(req: ManagementRequest): Promise<Reply> {
+  const now = Date.now();
+  const cluster = await clusterFigures(req, now);
   const snap = req.editor.store.current();
   const baseUrls = new Map(snap.config['openai-compatibility'].map((p) => [p.name, p['base-url']]));
   const out: Record<string, Record<string, unknown>> = {};
@@ -31,7 +46,9 @@ async function apiKeyUsage(req: ManagementRequest): Promise<Reply> {
         const key = `${baseUrls.get(provider.name) ?? provider.origin + provider.basePath}|${req.reveal ? credential.apiKey : maskValue('key', credential.apiKey)}`;
         // Native keys group under CLI Proxy API's provider names (claude, gemini, codex).
         const group = provider.format === 'openai' ? provider.name.toLowerCase() : PANEL_GROUPS[provider.format];
-        (out[group] ??= {})[key] = req.ctx.rt.recent.describe(credential);
+        (out[group] ??= {})[key] = cluster
+          ? (cluster.get(credentialKey(provider.name, credential.index)) ?? noFigures(now))
+          : req.ctx.rt.recent.describe(credential, now);
       }
     }
   }

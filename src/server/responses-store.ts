@@ -86,6 +86,14 @@ export class ResponseStore {
     return items;
   }
 
+  /** Everything response `id` was given: the conversation before it, then its own input. */
+  inputItems(owner: string, id: string): unknown[] | undefined {
+    const entry = this.use(owner, id);
+    if (!entry) return undefined;
+    const before = entry.previousId === undefined ? [] : this.history(owner, entry.previousId);
+    return before ? [...before, ...entry.input] : [...entry.input];
+  }
+
   /** A live entry of `owner`, renewed and moved to the young end. */
   private use(owner: string, id: string): Entry | undefined {
     const entry = this.entries.get(id);

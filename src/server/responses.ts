@@ -8,10 +8,8 @@
 import { ProxyError, badRequest } from '../errors.js';
 import { normalizeUsage } from '../observe/usage.js';
 import type { Runtime } from '../runtime.js';
-import { toChat } from '../translate/responses/request.js';
-import { responseId, toResponse, type ResponseOptions } from '../translate/responses/response.js';
-import { responseToEvents, streamToResponses } from '../translate/responses/stream.js';
-import type { Json, ResponseObject } from '../translate/responses/types.js';
+import { responseId, responseToEvents, streamToResponses, toChat, toResponse, type ResponseObject, type ResponseOptions } from '../translate/responses/index.js';
+import type { Json } from '../translate/responses/types.js';
 import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
 import { responsesFailedEvent } from './errors.js';
@@ -122,15 +120,50 @@ export async function respond(ctx: RequestContext, raw: string, json: Json): Pro
   ctx.res.end(responseToEvents(response));
 }
 
-/** GET /v1/responses/{id} */
-export function handleGetResponse(ctx: RequestContext, id: string): void {
-  const response = responseStore(ctx.rt).get(ownerOf(ctx), id);
-  if (!response) throw responseNotFound(id);
-  sendJson(ctx, 200, response);
+function methodNotAllowed(ctx: RequestContext, allowed: string): never {
+  ctx.headers.allow = allowed;
+  throw new ProxyError(405, 'method_not_allowed', `${ctx.req.method} is not allowed on ${ctx.path}; use ${allowed}`);
 }
 
-/** DELETE /v1/responses/{id} */
-export function handleDeleteResponse(ctx: RequestContext, id: string): void {
-  if (!responseStore(ctx.rt).delete(ownerOf(ctx), id)) throw responseNotFound(id);
-  sendJson(ctx, 200, { id, object: 'response', deleted: true });
+/** GET / DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items */
+export function handleStoredResponse(ctx: RequestContext, rest: string): void {
+  const slash = rest.indexOf('/');
+  const id = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
+  const store = responseStore(ctx.rt);
+  const owner = ownerOf(ctx);
+  if (slash >= 0) {
+    if (rest.slice(slash) !== '/input_items') throw new ProxyError(404, 'not_found', `no such endpoint: ${ctx.req.method} ${ctx.path}`);
+    if (ctx.req.method !== 'GET') methodNotAllowed(ctx, 'GET');
+    const items = store.inputItems(owner, id);
+    if (!items) throw responseNotFound(id);
+    return sendJson(ctx, 200, inputItemsPage(items, id, ctx.query));
+  }
+  if (ctx.req.method === 'GET') {
+    const response = store.get(owner, id);
+    if (!response) throw responseNotFound(id);
+    return sendJson(ctx, 200, response);
+  }
+  if (ctx.req.method === 'DELETE') {
+    if (!store.delete(owner, id)) throw responseNotFound(id);
+    return sendJson(ctx, 200, { id, object: 'response', deleted: true });
+  }
+  methodNotAllowed(ctx, 'GET, DELETE');
+}
+
+/**
+ * A page of the items a response was given (its conversation before it, then its own input), as
+ * OpenAI lists them: newest first unless `order=asc`, `limit` (1-100, default 20), `after` an id.
+ * Items without an id (clients need not send one) get a stable one from their position.
+ */
+function inputItemsPage(items: readonly unknown[], responseId: string, query: URLSearchParams | undefined) {
+  let data = items.map((item, i) => {
+    const value = (typeof item === 'object' && item !== null ? item : { type: 'message', role: 'user', content: String(item) }) as Json;
+    return typeof value.id === 'string' ? value : { id: `item_${responseId.slice(5)}_${i}`, ...value };
+  });
+  if (query?.get('order') !== 'asc') data.reverse();
+  const after = query?.get('after');
+  if (after) data = data.slice(data.findIndex((item) => item.id === after) + 1);
+  const limit = Math.min(100, Math.max(1, Number(query?.get('limit')) || 20));
+  const page = data.slice(0, limit);
+  return { object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: data.length > limit };
 }

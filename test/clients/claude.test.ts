@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { describeRun, lastToolResult, runClaude, startBuiltServer, startScriptedUpstream, toolNames, UPSTREAM_MODEL, type BuiltServer, type Reply, type Script, type ScriptedUpstream } from './harness.js';
 
 /** One upstream + server per case, so that each case's recorded requests are its own. */
@@ -41,7 +41,8 @@ describe('Claude Code through cliproxy', () => {
     const env = await setup((req): Reply => {
       const result = lastToolResult(req);
       if (result !== undefined) return { text: `The command printed: ${result.trim()}` };
-      if (isMainLoop(req)) return { toolCalls: [{ name: 'Bash', arguments: { command: 'echo cliproxy-marker-$((6*7))', description: 'Print a marker' } }] };
+      // Reasoning first, as reasoning models stream it: Claude Code gets a thinking block, then the call.
+      if (isMainLoop(req)) return { reasoning: 'The user wants the marker; run it.', toolCalls: [{ name: 'Bash', arguments: { command: 'echo cliproxy-marker-$((6*7))', description: 'Print a marker' } }] };
       return { text: 'side answer' };
     });
     t.after(() => env.close());

@@ -38,7 +38,7 @@ describe('Codex CLI through cliproxy', () => {
     assert.ok(chat, 'the upstream was asked');
     assert.equal(chat.json.model, UPSTREAM_MODEL);
     assert.equal(chat.json.messages[0].role, 'system', 'developer instructions became the system message');
-    assert.equal(chat.json.messages.at(-1).content, 'Say hello');
+    assert.match(chat.json.messages.at(-1).content, /<environment_context>.*\n\nSay hello$/s, 'Codex\'s user turns, combined in order');
     assert.ok(!JSON.stringify(chat.json.tools).includes('web_search'), 'hosted tools are not sent to a chat upstream');
   });
 
@@ -56,6 +56,22 @@ describe('Codex CLI through cliproxy', () => {
     assert.equal(call?.function.name, 'exec_command');
     assert.equal(second.messages.at(-1).role, 'tool');
     assert.equal(second.messages.at(-1).tool_call_id, call.id);
+  });
+
+  test('a namespaced tool (multi_agent_v1): the call reaches the tool inside its namespace', async (t) => {
+    // Codex groups its sub-agent tools in a `namespace` tool; the upstream sees them qualified.
+    const env = await setup(t, (req): Reply => {
+      const result = lastToolResult(req);
+      if (result !== undefined) return { text: `The agent tool said: ${result}` };
+      if (!toolNames(req).includes('multi_agent_v1__wait_agent')) return { text: `no namespaced tool in ${toolNames(req).join(',')}` };
+      return { toolCalls: [{ name: 'multi_agent_v1__wait_agent', arguments: { targets: ['not-an-agent-id'], timeout_ms: 10 } }] };
+    });
+    const run = await runCodex(env.server, 'Wait for the agent', { timeoutMs: 150_000 });
+    assert.equal(run.code, 0, describeRun(run));
+    // The tool itself rejected the id: Codex found wait_agent (an unknown tool gets "unsupported call").
+    const second = env.upstream.chats()[1]!.json;
+    assert.match(second.messages.at(-1).content, /agent id/i, describeRun(run));
+    assert.doesNotMatch(second.messages.at(-1).content, /unsupported/i);
   });
 
   test('apply_patch (a freeform tool): the call comes back as a custom_tool_call and Codex writes the file', async (t) => {

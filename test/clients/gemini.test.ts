@@ -40,7 +40,9 @@ describe('Gemini CLI through cliproxy', () => {
     const { upstream, server } = await setup(t, (req): Reply => {
       const result = lastToolResult(req);
       if (result !== undefined) return { text: `The command printed: ${/gemini-marker-\d+/.exec(result)?.[0] ?? result}` };
-      if (toolNames(req).includes('run_shell_command')) return { toolCalls: [{ name: 'run_shell_command', arguments: { command: 'echo gemini-marker-XLII | sed s/XLII/42/' } }] };
+      // Gemini CLI blocks $(( )) as command substitution; printf proves the shell ran just as well
+      // (the command does not contain the string the answer must quote).
+      if (toolNames(req).includes('run_shell_command')) return { toolCalls: [{ name: 'run_shell_command', arguments: { command: "printf 'gemini-marker-%s%s\\n' 4 2" } }] };
       return { text: 'no shell tool offered' };
     });
     const run = await runGemini(server, 'Run the marker command', { args: ['--yolo'], timeoutMs: 150_000 });

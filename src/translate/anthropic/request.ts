@@ -111,6 +111,17 @@ function appendMessage(build: Build, m: unknown, path: string): void {
   else appendAssistant(build.messages, content, `${path}.content`);
 }
 
+/** Top-level fields of the Messages API this translation knows (mapped, or dropped on purpose). */
+const KNOWN_FIELDS = new Set([
+  'model', 'messages', 'system', 'max_tokens', 'temperature', 'top_p', 'top_k', 'stop_sequences', 'stream', 'tools', 'tool_choice',
+  'thinking', 'output_config', 'metadata', 'context_management', 'container', 'mcp_servers', 'service_tier', 'betas',
+]);
+
+/** Top-level fields nobody taught the translation yet: dropped, and worth a debug line to the operator. */
+export function unknownFields(req: Json): string[] {
+  return Object.keys(req).filter((k) => !KNOWN_FIELDS.has(k));
+}
+
 /** An Anthropic Messages request as an OpenAI chat completion request for `model`. */
 export function toUpstream(req: Json, model: string): ChatRequest {
   if (!Array.isArray(req.messages)) throw invalid('messages', 'must be an array');

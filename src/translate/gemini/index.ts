@@ -6,5 +6,6 @@ export { toChat, wantsThoughts } from './request.js';
 export { finishReason, toGemini, usageMetadata } from './response.js';
 export { streamToGemini, type GeminiStream } from './stream.js';
 export { estimatePromptTokens } from './tokens.js';
+export { fromEmbeddings, toEmbeddings, type EmbeddingsRequest } from './embed.js';
 export { toJsonSchema } from './schema.js';
 export type { AnswerOptions, GeminiModel, GenerateContentResponse } from './types.js';
