@@ -96,16 +96,19 @@ export const modelSchema = z.object({
   weight,
 });
 
+/** Namespaces a provider's models: `prefix/model`. */
+const modelPrefix = z.preprocess(
+  unsetIfEmpty,
+  z
+    .string()
+    .regex(/^[^/\s]+$/, { message: 'expected a prefix without "/" or spaces, e.g. "or"' })
+    .optional(),
+);
+
 export const providerSchema = z
   .object({
     name: z.string().min(1),
-    prefix: z.preprocess(
-      unsetIfEmpty,
-      z
-        .string()
-        .regex(/^[^/\s]+$/, { message: 'expected a prefix without "/" or spaces, e.g. "or"' })
-        .optional(),
-    ),
+    prefix: modelPrefix,
     disabled: z.boolean().default(false),
     priority,
     'disable-cooling': disableCooling,
@@ -122,6 +125,34 @@ export const providerSchema = z
     const entries = [...provider['api-key-entries'], ...legacyKeys.map((k) => ({ 'api-key': k, 'proxy-url': undefined }))];
     return { ...provider, 'api-key-entries': entries };
   });
+
+/**
+ * One entry of `claude-api-key`, `gemini-api-key` or `codex-api-key`, as CLI Proxy API writes it:
+ * one upstream key with its own endpoint, models and routing knobs. base-url is optional where the
+ * vendor has a public default (claude, gemini) and required for codex.
+ */
+export const nativeKeySchema = (baseUrlRequired: boolean) =>
+  z.object({
+    'api-key': z.preprocess(unsetIfEmpty, z.string().optional()),
+    'base-url': z.preprocess(unsetIfEmpty, baseUrl.optional()),
+    prefix: modelPrefix,
+    'proxy-url': proxyUrl,
+    headers: z.record(z.string(), z.coerce.string()).default({}),
+    models: z.preprocess((v) => v ?? [], z.array(modelSchema)),
+    'excluded-models': z.preprocess((v) => v ?? [], z.array(z.string())),
+    priority,
+    weight,
+    'disable-cooling': disableCooling,
+    /** Retry rounds for this key; omitted or negative = the global request-retry. */
+    'request-retry': z.number().int().optional(),
+  })
+  .refine((entry) => !baseUrlRequired || entry['base-url'] !== undefined, {
+    message: 'required (codex-api-key has no default endpoint)',
+    path: ['base-url'],
+  });
+
+export const NATIVE_KEYS = ['claude-api-key', 'gemini-api-key', 'codex-api-key'] as const;
+export type NativeKey = (typeof NATIVE_KEYS)[number];
 
 export const configSchema = z.object({
   host: z.preprocess(unsetIfEmpty, z.string().optional()),
@@ -174,12 +205,16 @@ export const configSchema = z.object({
   /** GET /metrics needs the management secret unless public. */
   metrics: z.object({ public: z.boolean().default(false) }).default({ public: false }),
   'openai-compatibility': z.preprocess((v) => v ?? [], z.array(providerSchema)),
+  'claude-api-key': z.preprocess((v) => v ?? [], z.array(nativeKeySchema(false))),
+  'gemini-api-key': z.preprocess((v) => v ?? [], z.array(nativeKeySchema(false))),
+  'codex-api-key': z.preprocess((v) => v ?? [], z.array(nativeKeySchema(true))),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;
 export type ApiKeyEntry = z.infer<typeof apiKeyEntrySchema>;
+export type NativeKeyConfig = z.infer<ReturnType<typeof nativeKeySchema>>;
 
 /** The top-level keys cliproxy reads; any other key is reported once as "not used by cliproxy". */
 export const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.keys(configSchema.shape));

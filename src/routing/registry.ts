@@ -3,7 +3,9 @@
  * alias, with the provider's prefix) maps to a pool of targets. Everything a request needs per
  * target (URL, headers with the key) is computed here once, not per request.
  */
-import type { Config, ProviderConfig } from '../config/schema.js';
+import type { Config, ModelConfig, ProviderConfig } from '../config/schema.js';
+import type { UpstreamFormat } from '../upstream/families.js';
+import { buildNativeProviders } from './native-providers.js';
 import { compileWildcards } from './wildcard.js';
 
 /** One upstream key of a provider (or the absence of one, for local servers). */
@@ -24,10 +26,14 @@ export interface Credential {
   readonly weight: number;
   /** Failures do not cool this credential down (key, else provider, else global setting). */
   readonly disableCooling: boolean;
+  /** Retry rounds this credential takes part in (its own request-retry); undefined = the global one. */
+  readonly requestRetry?: number;
 }
 
 export interface Provider {
   readonly name: string;
+  /** The API the upstream speaks: OpenAI chat for openai-compatibility, else the native family's. */
+  readonly format: UpstreamFormat;
   /** `https://api.example.com` of base-url. */
   readonly origin: string;
   /** The path of base-url without a trailing slash (`/api/v1`); request paths are appended. */
@@ -76,7 +82,7 @@ export interface Registry {
   readonly created: number;
 }
 
-const USER_AGENT = 'cliproxy';
+export const USER_AGENT = 'cliproxy';
 
 export function effectiveProxy(own: string | undefined, global: string | undefined): string | undefined {
   const chosen = own ?? global;
@@ -108,25 +114,39 @@ function buildProvider(p: ProviderConfig, config: Config): Provider {
     };
   });
   const url = new URL(p['base-url']);
-  return { name: p.name, origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), credentials };
+  return { name: p.name, format: 'openai', origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), credentials };
+}
+
+/** A provider as the model table sees it: the provider, its model list and its exclusions. */
+export interface ProviderSource {
+  readonly provider: Provider;
+  readonly prefix: string | undefined;
+  readonly models: readonly ModelConfig[];
+  readonly excluded: readonly string[];
+  /** `owned_by` in /v1/models (the provider's name unless set). */
+  readonly ownedBy?: string;
 }
 
 /** Builds the model table: prefixes, aliases, pools, exclusions and disabled providers applied. */
 export function buildRegistry(config: Config, now = Date.now()): Registry {
-  const pools = new Map<string, { id: string; ownedBy: string; members: Target[]; tiers: Tier[] }>();
-  const list: Pool[] = [];
+  const sources: ProviderSource[] = [];
   for (const p of config['openai-compatibility']) {
     if (p.disabled) continue;
-    const excluded = compileWildcards(p['excluded-models']);
-    const provider = buildProvider(p, config);
-    for (const m of p.models) {
+    sources.push({ provider: buildProvider(p, config), prefix: p.prefix, models: p.models, excluded: p['excluded-models'] });
+  }
+  sources.push(...buildNativeProviders(config));
+  const pools = new Map<string, { id: string; ownedBy: string; members: Target[]; tiers: Tier[] }>();
+  const list: Pool[] = [];
+  for (const { provider, prefix, models, excluded: patterns, ownedBy } of sources) {
+    const excluded = compileWildcards(patterns);
+    for (const m of models) {
       const visible = m.alias ?? m.name;
       if (excluded(m.name) || excluded(visible)) continue;
-      const id = p.prefix ? `${p.prefix}/${visible}` : visible;
+      const id = prefix ? `${prefix}/${visible}` : visible;
       const lookup = id.toLowerCase();
       let pool = pools.get(lookup);
       if (!pool) {
-        pool = { id, ownedBy: p.name, members: [], tiers: [] };
+        pool = { id, ownedBy: ownedBy ?? provider.name, members: [], tiers: [] };
         pools.set(lookup, pool);
         list.push(pool);
       }
@@ -135,7 +155,7 @@ export function buildRegistry(config: Config, now = Date.now()): Registry {
         upstreamModel: m.name,
         forceMapping: m['force-mapping'],
         weight: m.weight ?? 1,
-        key: `${p.name}\u0000${m.name}`,
+        key: `${provider.name}\u0000${m.name}`,
       });
     }
   }

@@ -16,6 +16,8 @@ import { parseCompletion, runChat } from './hub.js';
 import { anthropicErrorEvent } from './errors.js';
 import { modelNotFound, resolveRequestModel, routingHeaders } from './openai.js';
 import { relayStream } from './sse.js';
+import { chatOrNativeOnly, nativePlan, relayNative } from './native-relay.js';
+import { upstreamTokenCount } from './native-count-tokens.js';
 
 /** Ping period while the upstream is silent; Anthropic's own API pings about as often. */
 export const PING_EVERY_MS = 10_000;
@@ -51,12 +53,15 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   noteUnknownFields(ctx, json);
   const pool = resolveRequestModel(ctx, json);
   const model = json.model as string;
-  const chat = toUpstream(json, model);
+  const native = chatOrNativeOnly(pool, nativePlan('anthropic', raw, model, ctx.req.headers), json.stream === true, () => toUpstream(json, model));
+  const chat = native.chat;
   const stream = chat.stream === true;
   const inputTokens = estimateInputTokens(json);
   const id = `msg_${ctx.requestId.replaceAll('-', '')}`;
   const signal = clientSignal(ctx.res);
-  const committed = await runChat(ctx, pool, chat, signal);
+  // A claude-api-key upstream gets this very request (thinking signatures, cache_control, betas).
+  const committed = await runChat(ctx, pool, chat, signal, native.plan);
+  if (committed.native) return relayNative(ctx, committed, pool.id, anthropicErrorEvent);
   const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
   if (committed.kind === 'stream') {
     ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
@@ -78,8 +83,11 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
 /** POST /v1/messages/count_tokens: the estimate documented in translate/anthropic/tokens.ts. */
 export async function handleCountTokens(ctx: RequestContext): Promise<void> {
   ctx.headers['request-id'] = ctx.requestId;
-  const { json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
-  resolveRequestModel(ctx, json);
+  const { raw, json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
+  const pool = resolveRequestModel(ctx, json);
+  // A claude-api-key upstream counts exactly; the estimate is for everything else.
+  const counted = await upstreamTokenCount(ctx, pool, raw);
+  if (counted) return sendJson(ctx, 200, JSON.parse(counted.toString('utf8')));
   toUpstream(json, ''); // the same validation as /v1/messages: a bad request is a 400 here too
   sendJson(ctx, 200, { input_tokens: estimateInputTokens(json) });
 }

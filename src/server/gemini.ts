@@ -17,6 +17,7 @@ import { GeminiFramer } from './gemini-framing.js';
 import { parseCompletion, runChat } from './hub.js';
 import { routingHeaders } from './openai.js';
 import { relayStream } from './sse.js';
+import { nativePlan, relayNative } from './native-relay.js';
 
 const METHODS = ['generateContent', 'streamGenerateContent', 'countTokens'];
 /** Served too, though not listed per model: whether a model embeds is the upstream's business. */
@@ -114,9 +115,13 @@ async function generate(ctx: RequestContext, id: string, stream: boolean): Promi
     includeThoughts: wantsThoughts(json),
     promptTokens: () => estimatePromptTokens(json),
   };
-  const committed = await runChat(ctx, pool, chat, clientSignal(ctx.res));
-  const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
   const framer = new GeminiFramer(ctx.query?.get('alt') === 'sse');
+  // A gemini-api-key upstream gets this very request (thought signatures, Google-only fields); it
+  // streams SSE, so a client that wants the JSON-array stream goes through the hub instead.
+  const native = !stream || framer.sse ? nativePlan('gemini', raw, model, ctx.req.headers) : undefined;
+  const committed = await runChat(ctx, pool, chat, clientSignal(ctx.res), native);
+  if (committed.native) return relayNative(ctx, committed, pool.id, framer.error);
+  const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
   if (committed.kind === 'stream') {
     ctx.res.writeHead(200, { ...headers, ...(framer.sse ? SSE_HEADERS : ARRAY_HEADERS) });
     ctx.res.flushHeaders();

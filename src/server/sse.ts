@@ -105,8 +105,8 @@ async function relay(res: ServerResponse, stream: CommittedStream, options: Rela
         next = await stream.rest.next();
       } catch (err) {
         if (res.destroyed) return gone();
-        const { reason } = describeNetworkError(err);
-        const error = new ProxyError(502, 'upstream_stream_error', `upstream ${stream.target.provider.name} failed mid-stream: ${reason}`);
+        // A translated stream says itself why it broke (an error event, a missing end event).
+        const error = err instanceof ProxyError ? err : new ProxyError(502, 'upstream_stream_error', `upstream ${stream.target.provider.name} failed mid-stream: ${describeNetworkError(err).reason}`);
         res.end(options.errorEvent(error));
         return 'upstream-error';
       }

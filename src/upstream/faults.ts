@@ -3,7 +3,9 @@
  * fault cools the credential down and lets the attempt loop move on. Network errors are told
  * apart by undici's stable codes, never by message text.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { KeyFault } from '../routing/balancer.js';
+import { isKeyFaultBody, vendorRetryDelayMs } from './vendor-faults.js';
 
 export interface Classified {
   /** Set when the failure is the credential's or upstream's, not the request's. */
@@ -38,10 +40,19 @@ function errorKinds(body: Buffer): string[] {
   }
 }
 
-/** Classifies an upstream HTTP error answer. */
-export function classifyStatus(status: number, body: Buffer, retryAfter?: string | string[]): Classified {
+/**
+ * Classifies an upstream HTTP error answer. `headers` (all of them) let vendor rate-limit headers
+ * and bodies say how long to wait: Retry-After first, then anthropic-ratelimit-*-reset, then
+ * Google's RetryInfo.retryDelay.
+ */
+export function classifyStatus(status: number, body: Buffer, retryAfter?: string | string[], headers?: IncomingHttpHeaders): Classified {
+  // Some vendors answer 400 for a bad or unfunded key (Gemini's API_KEY_INVALID, Anthropic's credit balance).
+  if ((status === 400 || status === 403) && isKeyFaultBody(body)) return { fault: { kind: 'auth' }, retryable: false };
   if (REQUEST_FAULT_STATUSES.has(status)) return { retryable: false };
-  if (status === 429) return { fault: { kind: 'rate-limit', retryAfterMs: parseRetryAfter(retryAfter) }, retryable: true };
+  if (status === 429) {
+    const retryAfterMs = parseRetryAfter(retryAfter ?? headers?.['retry-after']) ?? vendorRetryDelayMs(headers, body);
+    return { fault: { kind: 'rate-limit', retryAfterMs }, retryable: true };
+  }
   if (status === 401 || status === 402 || status === 403) return { fault: { kind: 'auth' }, retryable: false };
   if (status === 404) return { fault: { kind: 'not-found' }, retryable: false };
   // A 5xx that says the request itself is at fault (e.g. context too long) is not worth another key.

@@ -13,6 +13,8 @@ export interface ForwardOptions {
   /** Path below base-url, e.g. `/chat/completions`. */
   readonly path: string;
   readonly body: string | Buffer;
+  /** Request-specific headers on top of the credential's (a native client's beta headers). */
+  readonly headers?: Readonly<Record<string, string>>;
   readonly stream: boolean;
   /** Aborts the request when it emits 'abort' (an AbortSignal or a cheaper EventEmitter). */
   readonly signal: AbortSignal | import('node:events').EventEmitter;
@@ -25,7 +27,8 @@ export interface ForwardOptions {
 export type UpstreamResponse = Dispatcher.ResponseData;
 
 export function forward(o: ForwardOptions): Promise<UpstreamResponse> {
-  const headers = o.stream ? { ...o.credential.headers, accept: 'text/event-stream' } : o.credential.headers;
+  let headers = o.stream ? { ...o.credential.headers, accept: 'text/event-stream' } : o.credential.headers;
+  if (o.headers) headers = withRequestHeaders(headers, o.headers);
   return o.dispatcher.request({
     origin: o.target.provider.origin,
     path: o.target.provider.basePath + o.path,
@@ -36,6 +39,13 @@ export function forward(o: ForwardOptions): Promise<UpstreamResponse> {
     headersTimeout: o.firstByteMs,
     bodyTimeout: o.idleMs,
   });
+}
+
+/** The client's betas are added to any the operator configured; other request headers replace defaults. */
+function withRequestHeaders(base: Readonly<Record<string, string>>, extra: Readonly<Record<string, string>>): Record<string, string> {
+  const out = { ...base };
+  for (const [name, value] of Object.entries(extra)) out[name] = name === 'anthropic-beta' && out[name] ? `${out[name]},${value}` : value;
+  return out;
 }
 
 /** Reads at most `limit` bytes of a body, then discards the rest (an unread body holds its socket). */
