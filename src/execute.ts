@@ -14,6 +14,7 @@ import type { ClientSignal } from './server/context.js';
 import { classifyStatus, describeNetworkError, type Classified } from './upstream/faults.js';
 import { forward, readBody, type UpstreamResponse } from './upstream/forward.js';
 import { maskSecret } from './observe/logger.js';
+import { shapeBody, type RequestFacts } from './routing/shape.js';
 
 export interface ExecutePlan {
   readonly pool: Pool;
@@ -28,6 +29,8 @@ export interface ExecutePlan {
   readonly sessionKey?: string;
   /** Where upstream wait and attempts are added up (the request's timing, for metrics and the overhead header). */
   readonly timing?: AttemptSink;
+  /** The client's model, API and headers: payload rules, thinking suffix, `$` headers. */
+  readonly request?: RequestFacts;
 }
 
 /** Time waiting on upstreams, so that the gateway's own time (overhead) can be told apart. */
@@ -142,7 +145,7 @@ async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedB
 
 async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Candidate, attempts: number): Promise<AttemptResult> {
   const { target, credential } = cand;
-  const requestBody = plan.body(target);
+  const requestBody = shapeBody(snap, target, plan.body(target), plan.request);
   const started = performance.now(); // upstream wait starts here (building the body is our own time)
   const providerName = target.provider.name;
   let response: UpstreamResponse;
@@ -154,6 +157,7 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
       path: plan.path,
       body: requestBody,
       stream: plan.stream,
+      clientHeaders: plan.request?.headers,
       signal: plan.signal,
       firstByteMs: snap.timeoutsMs.firstByte,
       idleMs: snap.timeoutsMs.idle,

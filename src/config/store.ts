@@ -4,13 +4,16 @@
  */
 import { createHash } from 'node:crypto';
 import type { Document } from 'yaml';
-import { buildRegistry, type Registry } from '../routing/registry.js';
+import { PayloadRules } from '../routing/payload.js';
+import { buildRegistry, type DiscoveredModels, type Registry } from '../routing/registry.js';
 import type { LoadedConfig } from './load.js';
 import type { Config } from './schema.js';
 
 export interface Snapshot {
   readonly config: Config;
   readonly registry: Registry;
+  /** Compiled payload rules; undefined when the config has none. */
+  readonly payload: PayloadRules | undefined;
   /** sha256 of each client key, for timing-safe comparison. */
   readonly clientKeyDigests: readonly Buffer[];
   readonly bodyLimitBytes: number;
@@ -32,12 +35,13 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-export function buildSnapshot(loaded: Pick<LoadedConfig, 'config' | 'text'> & { document?: Document }, generation: number): Snapshot {
+export function buildSnapshot(loaded: Pick<LoadedConfig, 'config' | 'text'> & { document?: Document }, generation: number, discovered?: DiscoveredModels): Snapshot {
   const { config } = loaded;
   const t = config.timeouts;
   return {
     config: deepFreeze(config),
-    registry: buildRegistry(config),
+    registry: buildRegistry(config, Date.now(), discovered),
+    payload: PayloadRules.compile(config.payload),
     clientKeyDigests: config['api-keys'].map(digestKey),
     bodyLimitBytes: Math.floor(config['body-limit-mb'] * 1024 * 1024),
     timeoutsMs: { connect: t.connect * 1000, firstByte: t['first-byte'] * 1000, idle: t.idle * 1000 },

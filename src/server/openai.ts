@@ -113,7 +113,8 @@ export async function handleProxy(ctx: RequestContext, upstreamPath: string): Pr
   const signal = clientSignal(ctx.res);
   const run = (text: string) => {
     const body = (target: Target) => (target.upstreamModel === requested ? text : renameModel(text, target.upstreamModel));
-    return execute(ctx.rt, ctx.snap, { pool, path: upstreamPath, stream, body, signal, sessionKey, timing: ctx.timing });
+    const request = { model: requested, from: 'openai' as const, headers: ctx.req.headers };
+    return execute(ctx.rt, ctx.snap, { pool, path: upstreamPath, stream, body, signal, sessionKey, timing: ctx.timing, request });
   };
   // Streams: ask for the final usage chunk (usage statistics, token metrics); it reaches the
   // client only if the client asked for it too.

@@ -1,7 +1,8 @@
 /**
  * Sends one upstream request: base-url + path, the target's prebuilt headers (provider headers,
  * the upstream key), the body with `model` already renamed. undici's `request` on a pooled
- * dispatcher: no fetch on the hot path. Nothing from the client's own headers is forwarded.
+ * dispatcher: no fetch on the hot path. Nothing from the client's own headers is forwarded, except
+ * where a provider's `headers` asks for a copy (`X-Session: "$X-Claude-Code-Session-Id"`).
  */
 import type { Dispatcher } from 'undici';
 import type { Credential, Target } from '../routing/registry.js';
@@ -14,6 +15,8 @@ export interface ForwardOptions {
   readonly path: string;
   readonly body: string | Buffer;
   readonly stream: boolean;
+  /** The client's headers, for `headers` values written `$Name`. */
+  readonly clientHeaders?: import('node:http').IncomingHttpHeaders;
   /** Aborts the request when it emits 'abort' (an AbortSignal or a cheaper EventEmitter). */
   readonly signal: AbortSignal | import('node:events').EventEmitter;
   /** Until the response headers. */
@@ -25,7 +28,16 @@ export interface ForwardOptions {
 export type UpstreamResponse = Dispatcher.ResponseData;
 
 export function forward(o: ForwardOptions): Promise<UpstreamResponse> {
-  const headers = o.stream ? { ...o.credential.headers, accept: 'text/event-stream' } : o.credential.headers;
+  let headers: Record<string, string> = o.stream ? { ...o.credential.headers, accept: 'text/event-stream' } : (o.credential.headers as Record<string, string>);
+  const copied = o.credential.copiedHeaders;
+  if (copied.length > 0 && o.clientHeaders) {
+    if (!o.stream) headers = { ...headers };
+    for (const [name, from] of copied) {
+      const value = o.clientHeaders[from];
+      if (typeof value === 'string' && value !== '') headers[name] = value;
+      else if (Array.isArray(value) && value.length > 0) headers[name] = value.join(', ');
+    }
+  }
   return o.dispatcher.request({
     origin: o.target.provider.origin,
     path: o.target.provider.basePath + o.path,
