@@ -11,7 +11,7 @@ import type { Candidate } from './routing/balancer.js';
 import type { Credential, Pool, Target } from './routing/registry.js';
 import type { Runtime } from './runtime.js';
 import type { ClientSignal } from './server/context.js';
-import { classifyStatus, describeNetworkError, type Classified } from './upstream/faults.js';
+import { classifyUpstream, describeNetworkError, type Classified } from './upstream/faults.js';
 import { forward, readBody, type UpstreamResponse } from './upstream/forward.js';
 import { maskSecret } from './observe/logger.js';
 import { shapeBody, type RequestFacts } from './routing/shape.js';
@@ -127,7 +127,7 @@ async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedB
     } catch {
       /* keep 502 */
     }
-    return { ok: false, error: new UpstreamReply(status, body, 'application/json'), classified: classifyStatus(status, body) };
+    return { ok: false, error: new UpstreamReply(status, body, 'application/json'), classified: classifyUpstream(base.target.provider, status, body) };
   }
   return {
     ok: true,
@@ -176,7 +176,7 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
       endAttempt(rt, plan, cand, status, started);
       const contentType = response.headers['content-type'];
       const reply = new UpstreamReply(status, body, typeof contentType === 'string' ? contentType : undefined, relayedHeaders(response.headers));
-      return { ok: false, error: reply, classified: classifyStatus(status, body, response.headers['retry-after']) };
+      return { ok: false, error: reply, classified: classifyUpstream(target.provider, status, body, response.headers['retry-after']) };
     }
     if (plan.stream && isEventStream(response.headers)) {
       const result = await bootstrapStream(response, base, providerName);
@@ -264,7 +264,10 @@ function cooldownError(pool: Pool, releaseAt: number, now: number): ProxyError {
  */
 export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): Promise<Committed> {
   const config = snap.config;
-  const rounds = 1 + config['request-retry'];
+  // Each credential takes part in as many extra rounds as its own request-retry (key, provider, global).
+  let maxRetry = 0;
+  for (const t of plan.pool.members) for (const c of t.provider.credentials) if (c.requestRetry > maxRetry) maxRetry = c.requestRetry;
+  const rounds = 1 + maxRetry;
   const perRound = config['max-retry-credentials'] || Infinity;
   const maxWaitMs = config['max-retry-interval'] * 1000;
   const roundOptions = { strategy: config.routing.strategy, sessionKey: plan.sessionKey };
@@ -274,7 +277,12 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
   for (let round = 0; round < rounds; round++) {
     let triedThisRound = 0;
     let retryable = false;
+    let skipped = 0;
     for (const cand of rt.balancer.round(plan.pool, roundOptions)) {
+      if (cand.credential.requestRetry < round) {
+        skipped++;
+        continue;
+      }
       if (triedThisRound >= perRound) break;
       triedThisRound++;
       attempts++;
@@ -285,14 +293,19 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
         return result.committed;
       }
       lastError = result.error;
-      if (!result.classified.fault) throw withAttempts(result.error, attempts);
-      rt.balancer.recordFailure(cand.target, cand.credential, result.classified.fault, {
-        status: result.error instanceof UpstreamReply ? result.error.status : undefined,
-        message: result.error instanceof UpstreamReply ? `upstream answered ${result.error.status} (${result.classified.fault.kind})` : result.error.message,
-        transientCooldownMs,
-      });
+      const { fault, action } = result.classified;
+      if (fault) {
+        rt.balancer.recordFailure(cand.target, cand.credential, fault, {
+          status: result.error instanceof UpstreamReply ? result.error.status : undefined,
+          message: result.error instanceof UpstreamReply ? `upstream answered ${result.error.status} (${fault.kind})` : result.error.message,
+          transientCooldownMs,
+        });
+      }
+      if ((action ?? (fault ? 'continue' : 'stop')) === 'stop') throw withAttempts(result.error, attempts);
       retryable ||= result.classified.retryable;
     }
+    // No credential takes part in this many rounds (their request-retry is lower): done.
+    if (triedThisRound === 0 && skipped > 0 && lastError) throw withAttempts(lastError, attempts);
     const now = Date.now();
     const release = rt.balancer.soonestRelease(plan.pool, now);
     if (triedThisRound === 0 && lastError === undefined && release === undefined) break; // nothing configured
