@@ -263,6 +263,24 @@ function cooldownError(pool: Pool, releaseAt: number, now: number): ProxyError {
  * show the client (the last upstream error as it was sent, or a gateway error).
  */
 export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): Promise<Committed> {
+  // streaming.bootstrap-retries: a stream that failed before its first byte is run again whole.
+  const retries = plan.stream ? Math.max(0, snap.config.streaming?.['bootstrap-retries'] ?? 0) : 0;
+  let attempts = 0;
+  for (let run = 0; ; run++) {
+    try {
+      return await executeRounds(rt, snap, plan, attempts);
+    } catch (err) {
+      if (run >= retries || !(err instanceof ProxyError) || err instanceof ClientGone || !bootstrapEligible(err.status)) throw err;
+      attempts = err.attempts ?? attempts;
+      rt.log.debug({ pool: plan.pool.id, status: err.status, retry: run + 1 }, 'stream failed before its first byte: bootstrap retry');
+    }
+  }
+}
+
+/** CLI Proxy API retries a stream's bootstrap after auth, timeout, rate-limit and server errors. */
+const bootstrapEligible = (status: number) => status === 401 || status === 402 || status === 403 || status === 408 || status === 429 || status >= 500;
+
+async function executeRounds(rt: Runtime, snap: Snapshot, plan: ExecutePlan, attemptsBefore: number): Promise<Committed> {
   const config = snap.config;
   // Each credential takes part in as many extra rounds as its own request-retry (key, provider, global).
   let maxRetry = 0;
@@ -272,7 +290,7 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
   const maxWaitMs = config['max-retry-interval'] * 1000;
   const roundOptions = { strategy: config.routing.strategy, sessionKey: plan.sessionKey };
   const transientCooldownMs = config['transient-error-cooldown-seconds'] * 1000;
-  let attempts = 0;
+  let attempts = attemptsBefore;
   let lastError: ProxyError | undefined;
   for (let round = 0; round < rounds; round++) {
     let triedThisRound = 0;

@@ -1,6 +1,7 @@
 /**
  * The only place that knows error wire shapes. Every error a client sees is rendered here.
  */
+import { startedWithKeepAlive } from './keepalive.js';
 import type { ServerResponse } from 'node:http';
 import { ProxyError, UpstreamReply } from '../errors.js';
 
@@ -77,7 +78,8 @@ export function toProxyError(err: unknown): ProxyError {
  * Anthropic-style JSON for Anthropic clients.
  */
 export function sendError(res: ServerResponse, err: ProxyError, extraHeaders?: Record<string, string>, shape: ErrorShape = 'openai'): void {
-  if (res.headersSent) {
+  const late = res.headersSent;
+  if (late && !startedWithKeepAlive(res)) {
     res.destroy();
     return;
   }
@@ -92,6 +94,11 @@ export function sendError(res: ServerResponse, err: ProxyError, extraHeaders?: R
   } else {
     body = JSON.stringify(openaiErrorBody(err));
     headers['content-type'] = 'application/json';
+  }
+  if (late) {
+    // Status 200 and newlines already went out (nonstream-keepalive-interval): the error is the body.
+    res.end(body);
+    return;
   }
   headers['content-length'] = Buffer.byteLength(body);
   res.writeHead(err.status, headers);
