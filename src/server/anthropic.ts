@@ -5,7 +5,7 @@
  * back; POST /v1/messages/count_tokens estimates; GET /v1/models answers in Anthropic's list
  * format when the request carries `anthropic-version` (every Anthropic SDK sends it).
  */
-import { resolvePool } from '../routing/registry.js';
+import { resolvePool, type Pool } from '../routing/registry.js';
 import type { ModelInfo } from '../translate/anthropic-messages.js';
 import { messageToEvents, streamToClient, toClient, toUpstream } from '../translate/anthropic-openai.js';
 import { estimateInputTokens } from '../translate/anthropic-tokens.js';
@@ -71,8 +71,8 @@ export async function handleCountTokens(ctx: RequestContext): Promise<void> {
   sendJson(ctx, 200, { input_tokens: estimateInputTokens(json) });
 }
 
-function modelInfo(id: string, createdAt: string): ModelInfo {
-  return { type: 'model', id, display_name: id, created_at: createdAt };
+function modelInfo(pool: Pool, createdAt: string): ModelInfo {
+  return { type: 'model', id: pool.id, display_name: pool.info.displayName ?? pool.id, created_at: createdAt };
 }
 
 /**
@@ -83,7 +83,7 @@ function modelInfo(id: string, createdAt: string): ModelInfo {
 export function handleAnthropicModels(ctx: RequestContext): void {
   const { registry } = ctx.snap;
   const createdAt = new Date(registry.created * 1000).toISOString();
-  let items = registry.list.map((pool) => modelInfo(pool.id, createdAt));
+  let items = registry.list.map((pool) => modelInfo(pool, createdAt));
   const after = ctx.query?.get('after_id');
   const before = ctx.query?.get('before_id');
   if (after) {
@@ -107,5 +107,5 @@ export function handleAnthropicModels(ctx: RequestContext): void {
 export function handleAnthropicModel(ctx: RequestContext, id: string): void {
   const pool = resolvePool(ctx.snap.registry, id);
   if (!pool) throw modelNotFound(id);
-  sendJson(ctx, 200, modelInfo(pool.id, new Date(ctx.snap.registry.created * 1000).toISOString()));
+  sendJson(ctx, 200, modelInfo(pool, new Date(ctx.snap.registry.created * 1000).toISOString()));
 }

@@ -18,7 +18,12 @@ import { relayStream, type EventMapper } from './sse.js';
 import { startNonStreamKeepAlive, streamKeepAlive } from './keepalive.js';
 
 function modelEntry(pool: Pool, created: number) {
-  return { id: pool.id, object: 'model', created, owned_by: pool.ownedBy };
+  const entry: Record<string, unknown> = { id: pool.id, object: 'model', created, owned_by: pool.ownedBy };
+  // Catalog facts as CLI Proxy API lists them, only where configured.
+  const { displayName, contextLength } = pool.info;
+  if (displayName) entry.display_name = displayName;
+  if (contextLength) entry.context_length = entry.max_context_length = contextLength;
+  return entry;
 }
 
 export function listModels(registry: Registry) {
