@@ -199,7 +199,7 @@ export const providerSchema = z
     /** How often a discovered list is refreshed (default 10m). */
     'discover-interval': z.preprocess(
       (v) => (v === undefined || v === '' || v === null ? undefined : (parseDuration(v) ?? v)),
-      z.number({ error: 'expected a duration such as 90s, 10m, 1h' }).min(10, { message: 'at least 10s' }).optional(),
+      z.number({ error: 'expected a duration such as 90s, 10m, 1h' }).min(1, { message: 'at least 1s' }).optional(),
     ),
     'excluded-models': z.array(z.string()).default([]),
   })

@@ -140,7 +140,8 @@ function effectiveProxy(own: string | undefined, global: string | undefined): st
   return chosen === undefined || chosen === 'direct' || chosen === 'none' ? undefined : chosen;
 }
 
-function buildProvider(p: ProviderConfig, config: Config): Provider {
+/** A provider's runtime form: origin, credentials with their headers, switches. */
+export function buildProvider(p: ProviderConfig, config: Config): Provider {
   const globalProxy = config['proxy-url'];
   const baseHeaders: Record<string, string> = { 'user-agent': USER_AGENT };
   for (const [name, value] of Object.entries(p.headers)) baseHeaders[name.toLowerCase()] = value;

@@ -68,8 +68,23 @@ function restoreProvider(config: Config, provider: unknown): unknown {
   return restoreSecrets({ [KEY]: [provider] }, new SecretBook(config))[KEY][0];
 }
 
+/** Discovery state per provider name (models found, when, last failure), beside the list. */
+function discoveryOf(req: ManagementRequest): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, s] of req.editor.store.current().discovery) {
+    out[name] = {
+      models: s.models ?? [],
+      'updated-at': s.updatedAt ? new Date(s.updatedAt).toISOString() : null,
+      'attempted-at': new Date(s.attemptedAt).toISOString(),
+      ...(s.error ? { error: s.error, stale: s.models !== undefined } : {}),
+    };
+  }
+  return out;
+}
+
 async function getProviders(req: ManagementRequest): Promise<Reply> {
-  return { json: { [KEY]: maskProviders(req.editor.store.current().config[KEY], req.reveal) } };
+  const snap = req.editor.store.current();
+  return { json: { [KEY]: maskProviders(snap.config[KEY], req.reveal), 'discovered-models': discoveryOf(req) } };
 }
 
 async function putProviders(req: ManagementRequest): Promise<Reply> {
