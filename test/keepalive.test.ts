@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { CLIENT_KEY, chatBody, post, provider, startProxy } from './helpers/proxy.js';
 import { chunk, completion, error, json, mockUpstream, sleep, sse } from './helpers/upstream.js';
@@ -67,6 +68,10 @@ test('nonstream-keepalive-interval: newlines ahead of a slow JSON body; a late e
   const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: proxy.baseURL });
   const answer = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] });
   assert.equal(answer.choices[0]!.message.content, 'slow');
+
+  const anthropic = new Anthropic({ apiKey: CLIENT_KEY, baseURL: proxy.url });
+  const message = await anthropic.messages.create({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
+  assert.deepEqual(message.content, [{ type: 'text', text: 'slow' }], 'the Messages API too');
 
   fail = true;
   res = await post(`${proxy.baseURL}/chat/completions`, chatBody('m'));

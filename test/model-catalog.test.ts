@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CLIENT_KEY, chatBody, post, provider, startProxy } from './helpers/proxy.js';
-import { completion, json, mockUpstream, named } from './helpers/upstream.js';
+import { completion, json, mockUpstream, named, type Recorded } from './helpers/upstream.js';
 
 const list = async (url: string, headers: Record<string, string> = {}) => {
   const res = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${CLIENT_KEY}`, ...headers } });
@@ -45,7 +45,7 @@ test('display-name and max-context-length show in /v1/models (OpenAI and Anthrop
 });
 
 test('input-modalities [text]: image parts become a text note; models accepting images get them as sent', async (t) => {
-  const up = await mockUpstream(json((r) => completion('ok', r.json?.model)));
+  const up = await mockUpstream(json((r: Recorded) => completion('ok', r.json?.model)));
   const proxy = await startProxy({
     'openai-compatibility': [provider('p', up.url, [{ name: 'text-only', 'input-modalities': ['text'] }, { name: 'vision', 'input-modalities': ['text', 'image'] }])],
   });

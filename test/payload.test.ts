@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { chatBody, post, provider, startProxy } from './helpers/proxy.js';
-import { completion, json, mockUpstream } from './helpers/upstream.js';
+import { completion, json, mockUpstream, type Recorded } from './helpers/upstream.js';
 
-const echo = () => mockUpstream(json((r) => completion('ok', r.json?.model)));
+const echo = () => mockUpstream(json((r: Recorded) => completion('ok', r.json?.model)));
 
 test('payload: default only when absent, override always, filter last; other models untouched byte for byte', async (t) => {
   const up = await echo();

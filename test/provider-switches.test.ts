@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { chatBody, post, provider, startProxy } from './helpers/proxy.js';
-import { completion, error, json, mockUpstream, named } from './helpers/upstream.js';
+import { completion, error, json, mockUpstream, named, type Recorded } from './helpers/upstream.js';
 
 test('request-scoped-errors: stop answers at once, continue moves on, cooldown variants cool the key', async (t) => {
   const ctx = await mockUpstream(error(400, 'This model maximum_context_length is 8192', 'invalid_request_error'));
@@ -76,7 +76,7 @@ test('request-retry per provider and per key: round r admits only credentials wh
 });
 
 test('headers: "$Name" copies the client header (omitted when absent); disabled providers serve nothing', async (t) => {
-  const up = await mockUpstream(json((r) => completion('ok', r.json?.model)));
+  const up = await mockUpstream(json((r: Recorded) => completion('ok', r.json?.model)));
   const proxy = await startProxy({
     'openai-compatibility': [
       provider('p', up.url, ['m'], { headers: { 'X-Session': '$X-Claude-Code-Session-Id', 'X-Fixed': 'v' } }),
@@ -93,7 +93,7 @@ test('headers: "$Name" copies the client header (omitted when absent); disabled 
 });
 
 test('support-prompt-cache-key: the client key kept, else one derived per session and stable', async (t) => {
-  const up = await mockUpstream(json((r) => completion('ok', r.json?.model)));
+  const up = await mockUpstream(json((r: Recorded) => completion('ok', r.json?.model)));
   const proxy = await startProxy({
     'openai-compatibility': [provider('p', up.url, ['m'], { 'support-prompt-cache-key': true }), provider('q', up.url, ['n'])],
   });

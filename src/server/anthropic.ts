@@ -16,6 +16,7 @@ import { parseCompletion, runChat } from './hub.js';
 import { anthropicErrorEvent } from './errors.js';
 import { modelNotFound, resolveRequestModel, routingHeaders } from './openai.js';
 import { relayStream } from './sse.js';
+import { startNonStreamKeepAlive } from './keepalive.js';
 
 /** Ping period while the upstream is silent; Anthropic's own API pings about as often. */
 export const PING_EVERY_MS = 10_000;
@@ -43,7 +44,13 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   const inputTokens = estimateInputTokens(json);
   const id = `msg_${ctx.requestId.replaceAll('-', '')}`;
   const signal = clientSignal(ctx.res);
-  const committed = await runChat(ctx, pool, chat, signal);
+  const stopKeepAlive = stream ? undefined : startNonStreamKeepAlive(ctx);
+  let committed;
+  try {
+    committed = await runChat(ctx, pool, chat, signal);
+  } finally {
+    stopKeepAlive?.();
+  }
   const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
   if (committed.kind === 'stream') {
     ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
@@ -56,6 +63,8 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   const completion = parseCompletion(committed);
   ctx.info.usage = normalizeUsage(completion.usage);
   const message = toClient(completion, { model, id, inputTokens });
+  // Newlines already went out (nonstream-keepalive-interval): the message is the rest of the body.
+  if (!stream && ctx.res.headersSent) return void ctx.res.end(JSON.stringify(message));
   if (!stream) return sendJson(ctx, 200, message, headers);
   // Asked for a stream, got a plain answer (the upstream ignores `stream`): send it as events.
   ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
