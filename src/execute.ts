@@ -145,7 +145,7 @@ async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedB
 
 async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Candidate, attempts: number): Promise<AttemptResult> {
   const { target, credential } = cand;
-  const requestBody = shapeBody(snap, target, plan.body(target), plan.request);
+  const requestBody = shapeBody(snap, target, plan.path, plan.body(target), plan.request);
   const started = performance.now(); // upstream wait starts here (building the body is our own time)
   const providerName = target.provider.name;
   let response: UpstreamResponse;

@@ -109,4 +109,7 @@ test('support-prompt-cache-key: the client key kept, else one derived per sessio
   assert.notEqual(up.requests.at(-1)!.json.prompt_cache_key, first);
   await post(`${proxy.baseURL}/chat/completions`, chatBody('n'), { 'x-session-id': 's1' });
   assert.equal(up.requests.at(-1)!.json.prompt_cache_key, undefined, 'off by default');
+  const embedding = JSON.stringify({ model: 'm', input: 'hello' });
+  await post(`${proxy.baseURL}/embeddings`, embedding, { 'x-session-id': 's1' });
+  assert.equal(up.requests.at(-1)!.body, embedding, 'embeddings are no conversation: left alone');
 });

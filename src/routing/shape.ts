@@ -89,17 +89,24 @@ function promptCacheKey(doc: Doc, target: Target, request: RequestFacts | undefi
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-/** The body to send to `target`: `body` unchanged unless some step applies. */
-export function shapeBody(ctx: ShapeContext, target: Target, body: string | Buffer, request: RequestFacts | undefined): string | Buffer {
-  const thinking = request ? suffixThinking(ctx.registry, request.model) : undefined;
+/** Upstream paths that carry a conversation (thinking, media parts, prompt caching apply). */
+const CONVERSATION_PATHS = new Set(['/chat/completions', '/responses']);
+
+/**
+ * The body to send to `target` at `path`: `body` unchanged unless some step applies. Payload
+ * rules apply on every path; thinking, modalities and prompt_cache_key on conversations only.
+ */
+export function shapeBody(ctx: ShapeContext, target: Target, path: string, body: string | Buffer, request: RequestFacts | undefined): string | Buffer {
+  const conversation = CONVERSATION_PATHS.has(path);
+  const thinking = request && conversation ? suffixThinking(ctx.registry, request.model) : undefined;
   const facts: PayloadFacts = { upstreamModel: target.upstreamModel, requestedModel: request?.model, protocol: target.provider.protocol, fromProtocol: request?.from, headers: request?.headers };
   const rules = ctx.payload?.mayApply(facts) ? ctx.payload : undefined;
-  const cacheKey = target.provider.supportPromptCacheKey;
-  const needsText = target.thinkingLevels !== undefined || target.inputModalities !== undefined;
+  const cacheKey = conversation && target.provider.supportPromptCacheKey;
+  const needsText = conversation && (target.thinkingLevels !== undefined || target.inputModalities !== undefined);
   if (!thinking && !rules && !cacheKey && !needsText) return body;
   const text = typeof body === 'string' ? body : body.toString('utf8');
-  const clamp = needsEffortClamp(target, text);
-  const parts = unsupportedParts(target, text);
+  const clamp = conversation && needsEffortClamp(target, text);
+  const parts = conversation ? unsupportedParts(target, text) : [];
   if (!thinking && !rules && !cacheKey && !clamp && parts.length === 0) return body;
 
   let doc: Doc;
