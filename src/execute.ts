@@ -283,8 +283,9 @@ const bootstrapEligible = (status: number) => status === 401 || status === 402 |
 async function executeRounds(rt: Runtime, snap: Snapshot, plan: ExecutePlan, attemptsBefore: number): Promise<Committed> {
   const config = snap.config;
   // Each credential takes part in as many extra rounds as its own request-retry (key, provider, global).
+  const globalRetry = config['request-retry'];
   let maxRetry = 0;
-  for (const t of plan.pool.members) for (const c of t.provider.credentials) if (c.requestRetry > maxRetry) maxRetry = c.requestRetry;
+  for (const t of plan.pool.members) for (const c of t.provider.credentials) maxRetry = Math.max(maxRetry, c.requestRetry ?? globalRetry);
   const rounds = 1 + maxRetry;
   const perRound = config['max-retry-credentials'] || Infinity;
   const maxWaitMs = config['max-retry-interval'] * 1000;
@@ -297,7 +298,7 @@ async function executeRounds(rt: Runtime, snap: Snapshot, plan: ExecutePlan, att
     let retryable = false;
     let skipped = 0;
     for (const cand of rt.balancer.round(plan.pool, roundOptions)) {
-      if (cand.credential.requestRetry < round) {
+      if ((cand.credential.requestRetry ?? globalRetry) < round) {
         skipped++;
         continue;
       }

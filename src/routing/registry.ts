@@ -24,10 +24,10 @@ export interface Credential {
   readonly weight: number;
   /** Failures do not cool this credential down (key, else provider, else global setting). */
   readonly disableCooling: boolean;
-  /** Extra retry rounds this credential takes part in (key, else provider, else global request-retry). */
-  readonly requestRetry: number;
+  /** Retry rounds this credential takes part in (its own request-retry, else the provider's); undefined = the global one. */
+  readonly requestRetry?: number;
   /** `headers` values written `$Name`: [upstream header, client header (lower case)], copied per request. */
-  readonly copiedHeaders: readonly (readonly [string, string])[];
+  readonly copiedHeaders?: readonly (readonly [string, string])[];
 }
 
 /** A request-scoped-errors rule with its patterns compiled. */
@@ -45,12 +45,12 @@ export interface Provider {
   /** The path of base-url without a trailing slash (`/api/v1`); request paths are appended. */
   readonly basePath: string;
   readonly credentials: readonly Credential[];
-  /** The upstream's wire format (payload rules' `protocol`): `openai` for openai-compatibility. */
-  readonly protocol: string;
-  /** Checked before the built-in classification of an upstream error. */
-  readonly scopedErrors: readonly ScopedErrorRule[];
+  /** The API the upstream speaks: OpenAI chat for openai-compatibility (payload rules' `protocol`). */
+  readonly format: string;
+  /** request-scoped-errors: checked before the built-in classification of an upstream error. */
+  readonly scopedErrors?: readonly ScopedErrorRule[];
   /** Keep the client's prompt_cache_key or derive one per session. */
-  readonly supportPromptCacheKey: boolean;
+  readonly supportPromptCacheKey?: boolean;
 }
 
 /** One member of a pool: a provider's upstream model. */
@@ -85,7 +85,7 @@ export interface Pool {
   readonly id: string;
   readonly ownedBy: string;
   /** Catalog facts of the first member that declares them (/v1/models). */
-  readonly info: ModelInfo;
+  readonly info?: ModelInfo;
   readonly members: readonly Target[];
   /** Members grouped by credential priority, highest first. */
   readonly tiers: readonly Tier[];
@@ -115,7 +115,8 @@ const USER_AGENT = 'cliproxy';
 /** Negative or absent means "inherit". */
 const retryOverride = (v: number | undefined): number | undefined => (v === undefined || v < 0 ? undefined : v);
 
-function compileScopedErrors(rules: ProviderConfig['request-scoped-errors']): ScopedErrorRule[] {
+/** Compiles request-scoped-errors rules (any provider family's). */
+export function compileScopedErrors(rules: ProviderConfig['request-scoped-errors']): ScopedErrorRule[] {
   return (rules ?? [])
     .filter((r) => r.match.some((m) => m !== '') || r['match-regexr'].some((m) => m !== ''))
     .map((r) => ({ status: r.status, match: r.match.filter((m) => m !== ''), patterns: r['match-regexr'].filter((m) => m !== '').map((m) => new RegExp(m)), action: r.action }));
@@ -140,6 +141,20 @@ function effectiveProxy(own: string | undefined, global: string | undefined): st
   return chosen === undefined || chosen === 'direct' || chosen === 'none' ? undefined : chosen;
 }
 
+/**
+ * Moves `headers` values written `$Name` out of the fixed headers: they copy the client's `Name`
+ * header per request (omitted when the client sent none), as CLI Proxy API does.
+ */
+export function takeCopiedHeaders(headers: Record<string, string>): (readonly [string, string])[] {
+  const copied: (readonly [string, string])[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (!value.startsWith('$') || value.length < 2) continue;
+    delete headers[name];
+    copied.push([name, value.slice(1).toLowerCase()]);
+  }
+  return copied;
+}
+
 /** A provider's runtime form: origin, credentials with their headers, switches. */
 export function buildProvider(p: ProviderConfig, config: Config): Provider {
   const globalProxy = config['proxy-url'];
@@ -149,14 +164,8 @@ export function buildProvider(p: ProviderConfig, config: Config): Provider {
   // A provider without keys still gets one credential: requests without Authorization (Ollama, vLLM).
   const entries = p['api-key-entries'].length > 0 ? p['api-key-entries'] : [{ 'api-key': undefined, 'proxy-url': undefined }];
   const providerCooling = p['disable-cooling'] ?? config['disable-cooling'];
-  const providerRetry = retryOverride(p['request-retry']) ?? config['request-retry'];
-  // `$Name` values copy the client's header per request (omitted when the client sent none).
-  const copiedHeaders: (readonly [string, string])[] = [];
-  for (const [name, value] of Object.entries(p.headers)) {
-    if (!value.startsWith('$') || value.length < 2) continue;
-    delete baseHeaders[name.toLowerCase()];
-    copiedHeaders.push([name.toLowerCase(), value.slice(1).toLowerCase()]);
-  }
+  const providerRetry = retryOverride(p['request-retry']);
+  const copiedHeaders = takeCopiedHeaders(baseHeaders);
   const credentials = entries.map((entry, index): Credential => {
     const apiKey = entry['api-key'];
     const proxyUrl = effectiveProxy(entry['proxy-url'], globalProxy);
@@ -181,7 +190,7 @@ export function buildProvider(p: ProviderConfig, config: Config): Provider {
     origin: url.origin,
     basePath: url.pathname.replace(/\/+$/, ''),
     credentials,
-    protocol: 'openai',
+    format: 'openai',
     scopedErrors: compileScopedErrors(p['request-scoped-errors']),
     supportPromptCacheKey: p['support-prompt-cache-key'] ?? false,
   };

@@ -31,6 +31,10 @@ export interface ShapeContext {
 
 type Doc = Record<string, Json>;
 
+/** CLI Proxy API's protocol names for upstream formats (payload rules' `protocol`). */
+const PROTOCOL_NAMES: Record<string, string> = { anthropic: 'claude', responses: 'codex' };
+const protocolOf = (format: string) => PROTOCOL_NAMES[format] ?? format;
+
 /** The thinking request a suffixed model name carries (`alias(high)`), unless a model is named so. */
 function suffixThinking(registry: Registry, model: string): ThinkingRequest | undefined {
   const suffix = splitSuffix(model);
@@ -99,9 +103,9 @@ const CONVERSATION_PATHS = new Set(['/chat/completions', '/responses']);
 export function shapeBody(ctx: ShapeContext, target: Target, path: string, body: string | Buffer, request: RequestFacts | undefined): string | Buffer {
   const conversation = CONVERSATION_PATHS.has(path);
   const thinking = request && conversation ? suffixThinking(ctx.registry, request.model) : undefined;
-  const facts: PayloadFacts = { upstreamModel: target.upstreamModel, requestedModel: request?.model, protocol: target.provider.protocol, fromProtocol: request?.from, headers: request?.headers };
+  const facts: PayloadFacts = { upstreamModel: target.upstreamModel, requestedModel: request?.model, protocol: protocolOf(target.provider.format), fromProtocol: request?.from, headers: request?.headers };
   const rules = ctx.payload?.mayApply(facts) ? ctx.payload : undefined;
-  const cacheKey = conversation && target.provider.supportPromptCacheKey;
+  const cacheKey = conversation && target.provider.supportPromptCacheKey === true;
   const needsText = conversation && (target.thinkingLevels !== undefined || target.inputModalities !== undefined);
   if (!thinking && !rules && !cacheKey && !needsText) return body;
   const text = typeof body === 'string' ? body : body.toString('utf8');

@@ -81,7 +81,7 @@ export async function handleCountTokens(ctx: RequestContext): Promise<void> {
 }
 
 function modelInfo(pool: Pool, createdAt: string): ModelInfo {
-  return { type: 'model', id: pool.id, display_name: pool.info.displayName ?? pool.id, created_at: createdAt };
+  return { type: 'model', id: pool.id, display_name: pool.info?.displayName ?? pool.id, created_at: createdAt };
 }
 
 /**

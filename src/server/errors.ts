@@ -1,9 +1,9 @@
 /**
  * The only place that knows error wire shapes. Every error a client sees is rendered here.
  */
-import { startedWithKeepAlive } from './keepalive.js';
 import type { ServerResponse } from 'node:http';
 import { ProxyError, UpstreamReply } from '../errors.js';
+import { startedWithKeepAlive } from './keepalive.js';
 
 /** OpenAI `error.type` for a status. */
 export function openaiErrorType(status: number): string {

@@ -20,7 +20,7 @@ import { startNonStreamKeepAlive, streamKeepAlive } from './keepalive.js';
 function modelEntry(pool: Pool, created: number) {
   const entry: Record<string, unknown> = { id: pool.id, object: 'model', created, owned_by: pool.ownedBy };
   // Catalog facts as CLI Proxy API lists them, only where configured.
-  const { displayName, contextLength } = pool.info;
+  const { displayName, contextLength } = pool.info ?? {};
   if (displayName) entry.display_name = displayName;
   if (contextLength) entry.context_length = entry.max_context_length = contextLength;
   return entry;

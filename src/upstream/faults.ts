@@ -32,7 +32,8 @@ export function matchScopedError(rules: readonly ScopedErrorRule[], status: numb
 /** An upstream HTTP error classified by the provider's own rules first, then the built-in ones. */
 export function classifyUpstream(provider: Provider, status: number, body: Buffer, retryAfter?: string | string[]): Classified {
   const builtin = classifyStatus(status, body, retryAfter);
-  const rule = provider.scopedErrors.length > 0 ? matchScopedError(provider.scopedErrors, status, body) : undefined;
+  const rules = provider.scopedErrors;
+  const rule = rules && rules.length > 0 ? matchScopedError(rules, status, body) : undefined;
   if (!rule) return builtin;
   const cool = rule.action === 'stop-and-cooldown' || rule.action === 'continue-and-cooldown';
   const fault: KeyFault | undefined = cool ? (builtin.fault ?? { kind: 'transient' }) : undefined;

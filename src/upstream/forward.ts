@@ -30,7 +30,7 @@ export type UpstreamResponse = Dispatcher.ResponseData;
 export function forward(o: ForwardOptions): Promise<UpstreamResponse> {
   let headers: Record<string, string> = o.stream ? { ...o.credential.headers, accept: 'text/event-stream' } : (o.credential.headers as Record<string, string>);
   const copied = o.credential.copiedHeaders;
-  if (copied.length > 0 && o.clientHeaders) {
+  if (copied && copied.length > 0 && o.clientHeaders) {
     if (!o.stream) headers = { ...headers };
     for (const [name, from] of copied) {
       const value = o.clientHeaders[from];
