@@ -210,7 +210,23 @@ function mergeInfo(a: ModelInfo, b: ModelInfo): ModelInfo {
 }
 
 /** Builds the model table: prefixes, aliases, pools, exclusions and disabled providers applied. */
+/** A provider as the model table sees it: the provider, its model list and its exclusions. */
+export interface ProviderSource {
+  readonly provider: Provider;
+  readonly prefix: string | undefined;
+  readonly models: readonly ModelConfig[];
+  readonly excluded: readonly string[];
+  /** `owned_by` in /v1/models (the provider's name unless set). */
+  readonly ownedBy?: string;
+}
+
+/** Builds the model table: prefixes, aliases, pools, exclusions, discovered lists and disabled providers applied. */
 export function buildRegistry(config: Config, now = Date.now(), discovered?: DiscoveredModels): Registry {
+  const sources: ProviderSource[] = [];
+  for (const p of config['openai-compatibility']) {
+    if (p.disabled) continue;
+    sources.push({ provider: buildProvider(p, config), prefix: p.prefix, models: modelEntriesOf(p, discovered), excluded: p['excluded-models'] });
+  }
   const pools = new Map<string, { id: string; ownedBy: string; info: ModelInfo; members: Target[]; tiers: Tier[] }>();
   const list: Pool[] = [];
   const addMember = (id: string, ownedBy: string, info: ModelInfo, target: Target) => {
@@ -225,11 +241,9 @@ export function buildRegistry(config: Config, now = Date.now(), discovered?: Dis
   };
   // The seed's rule (a prefixed provider answers only as prefix/alias) unless explicitly false.
   const alsoPlain = config['force-model-prefix'] === false;
-  for (const p of config['openai-compatibility']) {
-    if (p.disabled) continue;
-    const excluded = compileWildcards(p['excluded-models']);
-    const provider = buildProvider(p, config);
-    for (const m of modelEntriesOf(p, discovered)) {
+  for (const { provider, prefix, models, excluded: patterns, ownedBy } of sources) {
+    const excluded = compileWildcards(patterns);
+    for (const m of models) {
       const visible = m.alias ?? m.name;
       if (excluded(m.name) || excluded(visible)) continue;
       const target: Target = {
@@ -237,13 +251,13 @@ export function buildRegistry(config: Config, now = Date.now(), discovered?: Dis
         upstreamModel: m.name,
         forceMapping: m['force-mapping'],
         weight: m.weight ?? 1,
-        key: `${p.name}\u0000${m.name}`,
+        key: `${provider.name}\u0000${m.name}`,
         thinkingLevels: m.thinking ? (m.thinking.levels ?? []) : undefined,
         inputModalities: m['input-modalities'],
       };
       const info = infoOf(m);
-      addMember(p.prefix ? `${p.prefix}/${visible}` : visible, p.name, info, target);
-      if (p.prefix && alsoPlain) addMember(visible, p.name, info, target);
+      addMember(prefix ? `${prefix}/${visible}` : visible, ownedBy ?? provider.name, info, target);
+      if (prefix && alsoPlain) addMember(visible, ownedBy ?? provider.name, info, target);
     }
   }
   for (const pool of pools.values()) pool.tiers = buildTiers(pool.members);
