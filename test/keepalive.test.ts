@@ -85,7 +85,16 @@ test('passthrough-headers: unset forwards filtered upstream headers; false keeps
   const up = await mockUpstream(json(completion('c'), 200, headers));
   const on = await startProxy({ 'openai-compatibility': [provider('p', up.url, ['m'])] });
   const off = await startProxy({ 'passthrough-headers': false, 'openai-compatibility': [provider('p', up.url, ['m'])] });
-  t.after(() => Promise.all([on.close(), off.close(), up.close()]));
+  const explicit = await startProxy({ 'passthrough-headers': true, 'openai-compatibility': [provider('p', up.url, ['m'])] });
+  t.after(() => Promise.all([on.close(), off.close(), explicit.close(), up.close()]));
+  const messages = (proxy: { url: string }) =>
+    post(`${proxy.url}/v1/messages`, { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }, { 'anthropic-version': '2023-06-01' });
+  let translated = await messages(on);
+  assert.equal(translated.headers.get('x-ratelimit-remaining-requests'), null, 'translated answers: only with an explicit true');
+  translated = await messages(explicit);
+  assert.equal(translated.headers.get('x-ratelimit-remaining-requests'), '7');
+  assert.equal(translated.headers.get('x-litellm-key-spend'), null);
+  assert.equal((await translated.json()).type, 'message');
   let res = await post(`${on.baseURL}/chat/completions`, chatBody('m'));
   assert.equal(res.headers.get('x-ratelimit-remaining-requests'), '7');
   assert.equal(res.headers.get('openai-processing-ms'), '12');

@@ -14,7 +14,7 @@ import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
 import { parseCompletion, runChat } from './hub.js';
 import { anthropicErrorEvent } from './errors.js';
-import { modelNotFound, resolveRequestModel, routingHeaders } from './openai.js';
+import { modelNotFound, passthroughHeaders, resolveRequestModel, routingHeaders } from './openai.js';
 import { relayStream } from './sse.js';
 import { startNonStreamKeepAlive } from './keepalive.js';
 
@@ -51,7 +51,9 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   } finally {
     stopKeepAlive?.();
   }
-  const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
+  const headers: Record<string, string> = { ...ctx.headers, ...routingHeaders(ctx, committed) };
+  // Translated answers carry the upstream's headers only when asked for explicitly.
+  if (ctx.snap.config['passthrough-headers'] === true) passthroughHeaders(committed.headers, headers);
   if (committed.kind === 'stream') {
     ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
     ctx.res.flushHeaders();
