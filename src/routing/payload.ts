@@ -24,24 +24,43 @@ export interface PayloadFacts {
   readonly headers?: IncomingHttpHeaders;
 }
 
+/** A `models` entry with its wildcards compiled once per config snapshot. */
+interface CompiledEntry {
+  readonly entry: PayloadModelConfig;
+  readonly name: Matcher;
+  readonly headers: readonly (readonly [string, Matcher])[];
+}
+
 interface CompiledRule {
-  readonly models: readonly PayloadModelConfig[];
+  readonly models: readonly CompiledEntry[];
   readonly params: readonly (readonly [string, Json])[];
 }
 
 interface CompiledFilter {
-  readonly models: readonly PayloadModelConfig[];
+  readonly models: readonly CompiledEntry[];
   readonly paths: readonly string[];
 }
 
-/** CLI Proxy API's case-sensitive `*` wildcard (models, header values). */
-function wildcard(pattern: string, value: string): boolean {
+type Matcher = (value: string) => boolean;
+
+/** CLI Proxy API's case-sensitive `*` wildcard (models, header values), compiled. */
+function wildcard(pattern: string): Matcher {
   const p = pattern.trim();
-  if (p === '') return false;
-  if (p === '*') return true;
-  if (!p.includes('*')) return p === value.trim();
-  const source = p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
-  return new RegExp(`^${source}$`, 's').test(value.trim());
+  if (p === '') return () => false;
+  if (p === '*') return () => true;
+  if (!p.includes('*')) return (v) => p === v.trim();
+  const re = new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's');
+  return (v) => re.test(v.trim());
+}
+
+function compileEntries(models: readonly PayloadModelConfig[]): CompiledEntry[] {
+  return models.map((entry) => ({
+    entry,
+    name: wildcard(entry.name),
+    headers: Object.entries(entry.headers ?? {})
+      .filter(([name]) => name.trim() !== '')
+      .map(([name, pattern]) => [name.trim().toLowerCase(), wildcard(pattern)] as const),
+  }));
 }
 
 const normalizeFrom = (p: string | undefined) => (p === 'openai-response' || p === 'openai-responses' || p === 'response' ? 'responses' : p);
@@ -57,23 +76,22 @@ function candidatesOf(facts: PayloadFacts): string[] {
   return out;
 }
 
-function headersMatch(rules: Readonly<Record<string, string>> | undefined, headers: IncomingHttpHeaders | undefined): boolean {
-  if (!rules) return true;
-  for (const [name, pattern] of Object.entries(rules)) {
-    if (name.trim() === '') continue;
-    const value = headers?.[name.trim().toLowerCase()];
+function headersMatch(rules: CompiledEntry['headers'], headers: IncomingHttpHeaders | undefined): boolean {
+  for (const [name, matches] of rules) {
+    const value = headers?.[name];
     const values = value === undefined ? [] : Array.isArray(value) ? value : [value];
-    if (!values.some((v) => wildcard(pattern, v))) return false;
+    if (!values.some(matches)) return false;
   }
   return true;
 }
 
 /** The entry's conditions that need no body. */
-function entryMatchesFacts(entry: PayloadModelConfig, facts: PayloadFacts, candidates: readonly string[]): boolean {
+function entryMatchesFacts(compiled: CompiledEntry, facts: PayloadFacts, candidates: readonly string[]): boolean {
+  const { entry } = compiled;
   if (entry.protocol && facts.protocol && entry.protocol !== facts.protocol) return false;
   if (entry['from-protocol'] && normalizeFrom(entry['from-protocol']) !== normalizeFrom(facts.fromProtocol)) return false;
-  if (!headersMatch(entry.headers, facts.headers)) return false;
-  return candidates.some((c) => wildcard(entry.name, c));
+  if (!candidates.some(compiled.name)) return false;
+  return headersMatch(compiled.headers, facts.headers);
 }
 
 const sameJson = (a: Json | undefined, b: unknown) => a !== undefined && JSON.stringify(a) === JSON.stringify(b);
@@ -89,7 +107,7 @@ function exists(doc: Json, path: string): boolean {
   });
 }
 
-function entryMatchesBody(entry: PayloadModelConfig, doc: Json): boolean {
+function entryMatchesBody({ entry }: CompiledEntry, doc: Json): boolean {
   for (const condition of entry.match ?? []) for (const [path, value] of Object.entries(condition)) if (path.trim() && !valueMatches(doc, path, value)) return false;
   for (const condition of entry['not-match'] ?? []) for (const [path, value] of Object.entries(condition)) if (path.trim() && valueMatches(doc, path, value)) return false;
   for (const path of entry.exist ?? []) if (path.trim() && !exists(doc, path)) return false;
@@ -109,10 +127,10 @@ export class PayloadRules {
   /** Compiles a config's rules (raw values parsed once); undefined when there are none. */
   static compile(config: PayloadConfig | undefined): PayloadRules | undefined {
     if (!config) return undefined;
-    const plain = (rules: PayloadConfig['default']) => (rules ?? []).map((r) => ({ models: r.models, params: Object.entries(r.params) as [string, Json][] }));
+    const plain = (rules: PayloadConfig['default']) => (rules ?? []).map((r) => ({ models: compileEntries(r.models), params: Object.entries(r.params) as [string, Json][] }));
     const raw = (rules: PayloadConfig['default']) =>
       (rules ?? []).map((r) => ({
-        models: r.models,
+        models: compileEntries(r.models),
         params: Object.entries(r.params).flatMap(([path, value]): [string, Json][] => {
           if (value === null || value === undefined) return [];
           return [[path, (typeof value === 'string' ? JSON.parse(value) : value) as Json]];
@@ -120,7 +138,7 @@ export class PayloadRules {
       }));
     const defaults = [...plain(config.default), ...raw(config['default-raw'])];
     const overrides = [...plain(config.override), ...raw(config['override-raw'])];
-    const filters = (config.filter ?? []).map((r) => ({ models: r.models, paths: r.params }));
+    const filters = (config.filter ?? []).map((r) => ({ models: compileEntries(r.models), paths: r.params }));
     if (defaults.length + overrides.length + filters.length === 0) return undefined;
     return new PayloadRules(defaults, overrides, filters);
   }
@@ -128,11 +146,11 @@ export class PayloadRules {
   /** True when some rule could apply to these facts (the body is parsed only then). */
   mayApply(facts: PayloadFacts): boolean {
     const candidates = candidatesOf(facts);
-    const any = (rules: readonly { models: readonly PayloadModelConfig[] }[]) => rules.some((r) => r.models.some((e) => entryMatchesFacts(e, facts, candidates)));
+    const any = (rules: readonly { models: readonly CompiledEntry[] }[]) => rules.some((r) => r.models.some((e) => entryMatchesFacts(e, facts, candidates)));
     return any(this.defaults) || any(this.overrides) || any(this.filters);
   }
 
-  private matches(models: readonly PayloadModelConfig[], facts: PayloadFacts, candidates: readonly string[], doc: Json): boolean {
+  private matches(models: readonly CompiledEntry[], facts: PayloadFacts, candidates: readonly string[], doc: Json): boolean {
     return models.some((e) => entryMatchesFacts(e, facts, candidates) && entryMatchesBody(e, doc));
   }
 
