@@ -308,10 +308,12 @@ async function executeRounds(rt: Runtime, snap: Snapshot, plan: ExecutePlan, att
       const result = await attempt(rt, snap, plan, cand, attempts);
       if (result.ok) {
         rt.balancer.recordSuccess(cand.target, cand.credential);
+        rt.recent.record(cand.credential, true);
         if (plan.sessionKey) rt.balancer.affinity.bind(plan.pool, plan.sessionKey, cand, config.routing['session-affinity-ttl'] * 1000);
         return result.committed;
       }
       lastError = result.error;
+      rt.recent.record(cand.credential, false);
       const { fault, action } = result.classified;
       if (fault) {
         rt.balancer.recordFailure(cand.target, cand.credential, fault, {

@@ -14,6 +14,8 @@ import { ModelDiscovery } from './routing/discovery.js';
 import type { Runtime } from './runtime.js';
 import { createRequestListener } from './server/app.js';
 import { createManagement, managementGuard, type ManagementOptions } from './server/management.js';
+import { RecentRequests } from './observe/recent-requests.js';
+import { createPanel } from './server/panel.js';
 import { createObservabilityRoutes } from './server/observability.js';
 import { Observability } from './observe/observability.js';
 import { ObservedResponse } from './observe/response.js';
@@ -59,7 +61,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const balancer = new Balancer();
   const dispatchers = new Dispatchers();
   const observe = await Observability.create({ store, balancer, log });
-  const runtime: Runtime = { store, balancer, dispatchers, log, observe };
+  const runtime: Runtime = { store, balancer, dispatchers, log, observe, recent: new RecentRequests() };
   store.onSwap((next) => {
     balancer.retain(next.registry.list);
     const proxies = new Set<string | undefined>([undefined]);
@@ -85,7 +87,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Stamps x-cliproxy-overhead-ms on every answer when its headers go out.
       ServerResponse: ObservedResponse,
     },
-    createRequestListener({ rt: runtime, mounts: [createObservabilityRoutes(guard), createManagement(editor, options.management, guard)] }),
+    createRequestListener({ rt: runtime, mounts: [createObservabilityRoutes(guard), createManagement(editor, options.management, guard), createPanel(runtime, options.configPath)] }),
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // Malformed requests, header floods (431), header timeouts (408): answer if we still can.

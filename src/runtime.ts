@@ -2,6 +2,7 @@
 import type { ConfigStore } from './config/store.js';
 import type { Logger } from './observe/logger.js';
 import type { Observability } from './observe/observability.js';
+import type { RecentRequests } from './observe/recent-requests.js';
 import type { Balancer } from './routing/balancer.js';
 import type { Dispatchers } from './upstream/dispatchers.js';
 
@@ -12,4 +13,6 @@ export interface Runtime {
   readonly log: Logger;
   /** Metrics, usage statistics, request logs, access log. */
   readonly observe: Observability;
+  /** Per-credential outcomes for the Management Center's key health (management-panel.ts). */
+  readonly recent: RecentRequests;
 }

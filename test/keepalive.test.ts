@@ -94,7 +94,7 @@ test('passthrough-headers: unset forwards filtered upstream headers; false keeps
   translated = await messages(explicit);
   assert.equal(translated.headers.get('x-ratelimit-remaining-requests'), '7');
   assert.equal(translated.headers.get('x-litellm-key-spend'), null);
-  assert.equal((await translated.json()).type, 'message');
+  assert.equal(((await translated.json()) as { type: string }).type, 'message');
   let res = await post(`${on.baseURL}/chat/completions`, chatBody('m'));
   assert.equal(res.headers.get('x-ratelimit-remaining-requests'), '7');
   assert.equal(res.headers.get('openai-processing-ms'), '12');

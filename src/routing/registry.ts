@@ -136,7 +136,7 @@ export function modelEntriesOf(p: ProviderConfig, discovered: DiscoveredModels |
 /** A provider whose list comes from GET <base-url>/models. */
 export const discovers = (p: ProviderConfig): boolean => p['discover-models'] ?? p.models === undefined;
 
-function effectiveProxy(own: string | undefined, global: string | undefined): string | undefined {
+export function effectiveProxy(own: string | undefined, global: string | undefined): string | undefined {
   const chosen = own ?? global;
   return chosen === undefined || chosen === 'direct' || chosen === 'none' ? undefined : chosen;
 }

@@ -82,9 +82,22 @@ function discoveryOf(req: ManagementRequest): Record<string, unknown> {
   return out;
 }
 
+/**
+ * `auth-index` (answer-only, as CLI Proxy API): names a key without revealing it, so that the
+ * Management Center's `api-call` can ask for a request with that key (`$TOKEN$`).
+ */
+function withAuthIndex(provider: Record<string, unknown>): Record<string, unknown> {
+  const entries = Array.isArray(provider['api-key-entries']) ? (provider['api-key-entries'] as Record<string, unknown>[]) : [];
+  return {
+    ...provider,
+    'auth-index': `${String(provider.name)}#0`,
+    'api-key-entries': entries.map((entry, i) => ({ ...entry, 'auth-index': `${String(provider.name)}#${i}` })),
+  };
+}
+
 async function getProviders(req: ManagementRequest): Promise<Reply> {
-  const snap = req.editor.store.current();
-  return { json: { [KEY]: maskProviders(snap.config[KEY], req.reveal), 'discovered-models': discoveryOf(req) } };
+  const providers = maskProviders(req.editor.store.current().config[KEY], req.reveal) as unknown as Record<string, unknown>[];
+  return { json: { [KEY]: providers.map(withAuthIndex), 'discovered-models': discoveryOf(req) } };
 }
 
 async function putProviders(req: ManagementRequest): Promise<Reply> {
