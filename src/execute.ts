@@ -293,6 +293,7 @@ async function executeRounds(rt: Runtime, snap: Snapshot, plan: ExecutePlan, att
   const transientCooldownMs = config['transient-error-cooldown-seconds'] * 1000;
   let attempts = attemptsBefore;
   let lastError: ProxyError | undefined;
+  let lastTried: Candidate | undefined;
   for (let round = 0; round < rounds; round++) {
     let triedThisRound = 0;
     let retryable = false;
@@ -306,6 +307,7 @@ async function executeRounds(rt: Runtime, snap: Snapshot, plan: ExecutePlan, att
       triedThisRound++;
       attempts++;
       const result = await attempt(rt, snap, plan, cand, attempts);
+      lastTried = cand;
       if (result.ok) {
         rt.balancer.recordSuccess(cand.target, cand.credential);
         rt.recent.record(cand.credential, true);
@@ -322,11 +324,11 @@ async function executeRounds(rt: Runtime, snap: Snapshot, plan: ExecutePlan, att
           transientCooldownMs,
         });
       }
-      if ((action ?? (fault ? 'continue' : 'stop')) === 'stop') throw withAttempts(result.error, attempts);
+      if ((action ?? (fault ? 'continue' : 'stop')) === 'stop') throw withAttempts(result.error, attempts, lastTried);
       retryable ||= result.classified.retryable;
     }
     // No credential takes part in this many rounds (their request-retry is lower): done.
-    if (triedThisRound === 0 && skipped > 0 && lastError) throw withAttempts(lastError, attempts);
+    if (triedThisRound === 0 && skipped > 0 && lastError) throw withAttempts(lastError, attempts, lastTried);
     const now = Date.now();
     const release = rt.balancer.soonestRelease(plan.pool, now);
     if (triedThisRound === 0 && lastError === undefined && release === undefined) break; // nothing configured
@@ -335,7 +337,7 @@ async function executeRounds(rt: Runtime, snap: Snapshot, plan: ExecutePlan, att
     const mayRetry = triedThisRound === 0 || retryable;
     if (mayRetry && round < rounds - 1 && rt.balancer.hasAvailable(plan.pool, now)) continue; // capped round: more keys left
     if (!mayRetry || round === rounds - 1 || release === undefined || release - now > maxWaitMs) {
-      if (lastError) throw withAttempts(lastError, attempts);
+      if (lastError) throw withAttempts(lastError, attempts, lastTried);
       if (release !== undefined) throw cooldownError(plan.pool, release, now);
       break;
     }
@@ -348,14 +350,15 @@ async function executeRounds(rt: Runtime, snap: Snapshot, plan: ExecutePlan, att
     // Waiting for a cooling upstream is not the gateway's own time.
     if (plan.timing) plan.timing.upstreamMs += performance.now() - sleptAt;
   }
-  if (lastError) throw withAttempts(lastError, attempts);
+  if (lastError) throw withAttempts(lastError, attempts, lastTried);
   const release = rt.balancer.soonestRelease(plan.pool);
   if (release !== undefined) throw cooldownError(plan.pool, release, Date.now());
   throw new ProxyError(503, 'no_upstream', `no upstream available for model ${plan.pool.id}`);
 }
 
-/** Records how many attempts were made on the error the client sees. */
-function withAttempts(error: ProxyError, attempts: number): ProxyError {
+/** Records how many attempts were made, and which one came last, on the error the client sees. */
+function withAttempts(error: ProxyError, attempts: number, last: Candidate | undefined): ProxyError {
   error.attempts = attempts;
+  if (last) error.lastTried = { provider: last.target.provider.name, credential: last.credential.index };
   return error;
 }

@@ -31,6 +31,8 @@ const ENDPOINTS = new Set([
   '/v1/embeddings',
   '/v1/messages',
   '/v1/messages/count_tokens',
+  '/v1/responses',
+  '/backend-api/codex/responses',
   '/v1/models',
   '/healthz',
   '/metrics',
@@ -38,11 +40,12 @@ const ENDPOINTS = new Set([
 ]);
 
 /** Requests that count in usage statistics: those that ask an upstream for tokens. */
-const USAGE_ENDPOINTS = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/messages']);
+const USAGE_ENDPOINTS = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/messages', '/v1/responses', '/backend-api/codex/responses']);
 
 export function endpointOf(path: string): string {
   if (ENDPOINTS.has(path)) return path;
   if (path.startsWith('/v1/models/')) return '/v1/models/{id}';
+  if (path.startsWith('/v1/responses/')) return '/v1/responses/{id}';
   if (path.startsWith('/v0/management')) return '/v0/management';
   return 'other';
 }
@@ -161,7 +164,7 @@ export class Observability {
       res.once('close', () => this.finish(ctx));
     }
     // API requests only: management bodies are configuration documents.
-    if (ctx.snap.config['request-log'] && ctx.path.startsWith('/v1/')) this.startRequestLog(ctx, res);
+    if (ctx.snap.config['request-log'] && (ctx.path.startsWith('/v1/') || ctx.path.startsWith('/backend-api/'))) this.startRequestLog(ctx, res);
   }
 
   private startRequestLog(ctx: RequestContext, res: ServerResponse): void {
