@@ -58,6 +58,7 @@ test('payload conditions: headers, match, not-match, exist, not-exist, protocol,
         { models: [{ name: 'm', 'not-exist': ['metadata.skip'] }], params: { 'x.notexist': true } },
         { models: [{ name: 'm', protocol: 'gemini' }], params: { 'x.gemini': true } },
         { models: [{ name: 'm', protocol: 'openai', 'from-protocol': 'claude' }], params: { 'x.fromclaude': true } },
+        { models: [{ name: 'm', 'from-protocol': 'openai-response' }], params: { 'x.fromresponses': true } },
       ],
     },
   });
@@ -72,6 +73,10 @@ test('payload conditions: headers, match, not-match, exist, not-exist, protocol,
   const res = await post(`${proxy.url}/v1/messages`, { model: 'm', max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] }, { 'anthropic-version': '2023-06-01' });
   assert.equal(res.status, 200);
   assert.equal(up.requests.at(-1)!.json.x.fromclaude, true, 'a Messages request is from-protocol claude');
+  const responses = await post(`${proxy.baseURL}/responses`, { model: 'm', input: 'Hi' });
+  assert.equal(responses.status, 200);
+  assert.equal(up.requests.at(-1)!.json.x.fromresponses, true, 'a Responses request is from-protocol responses (openai-response accepted)');
+  assert.equal(up.requests.at(-1)!.json.x.fromclaude, undefined);
 });
 
 test('thinking: suffix levels and budgets map to reasoning_effort, clamped to the model levels', async (t) => {
