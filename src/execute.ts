@@ -37,6 +37,9 @@ export interface ExecutePlan {
 export interface AttemptSink {
   upstreamMs: number;
   attempts: number;
+  /** The provider and credential index of the latest attempt (usage records name them for failed requests too). */
+  lastProvider?: string;
+  lastCredential?: number;
   /** Called per attempt only when set (request logs). */
   onAttempt?: (provider: string, model: string, credential: number, key: string | undefined, outcome: number | string, ms: number) => void;
 }
@@ -234,6 +237,8 @@ function endAttempt(rt: Runtime, plan: ExecutePlan, cand: Candidate, outcome: nu
   if (timing) {
     timing.upstreamMs += ms;
     timing.attempts++;
+    timing.lastProvider = cand.target.provider.name;
+    timing.lastCredential = cand.credential.index;
     timing.onAttempt?.(cand.target.provider.name, cand.target.upstreamModel, cand.credential.index, cand.credential.apiKey, outcome, ms);
   }
   if (!rt.log.isLevelEnabled('debug')) return;

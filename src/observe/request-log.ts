@@ -36,6 +36,9 @@ function maskText(text: string, secrets: readonly string[]): string {
   return text;
 }
 
+/** `?key=` carries a client key (Gemini clients may send it so): masked like the key headers. */
+const maskedUrl = (url: string): string => (url.includes('key=') ? url.replace(/([?&]key=)([^&#]*)/g, (_, name: string, key: string) => name + maskSecret(key)) : url);
+
 function headerLines(headers: IncomingHttpHeaders | OutgoingHttpHeaders): string {
   let out = '';
   for (const name in headers) {
@@ -166,7 +169,7 @@ export class RequestLog {
   }
 
   request(requestId: string, method: string, url: string, headers: IncomingHttpHeaders): void {
-    this.write(`=== request ${requestId} at ${new Date().toISOString()}\n${method} ${url}\n${headerLines(headers)}\n`);
+    this.write(`=== request ${requestId} at ${new Date().toISOString()}\n${method} ${maskedUrl(url)}\n${headerLines(headers)}\n`);
   }
 
   requestBody(raw: string): void {

@@ -63,14 +63,24 @@ function detailsLimit(query: URLSearchParams): number {
 
 const readBody = (ctx: RequestContext) => readBodyText(ctx, IMPORT_LIMIT);
 
+/** A store call; a database that cannot answer (PostgreSQL down or slow) is a 503, not a 500. */
+async function fromStore<T>(ctx: RequestContext, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    ctx.rt.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, requestId: ctx.requestId }, 'usage statistics: database query failed');
+    throw new ManagementError(503, `usage database unavailable: ${(err as Error).message}`);
+  }
+}
+
 async function usageRoute(ctx: RequestContext, store: UsageStore): Promise<void> {
   const { path, req } = ctx;
   const query = ctx.query ?? new URLSearchParams();
   const method = req.method ?? 'GET';
   if (path === USAGE || path === EXPORT) {
     if (method !== 'GET') throw new ManagementError(405, 'method not allowed', { allow: 'GET' });
-    if (path === EXPORT) return reply(ctx, 200, { version: 1, exported_at: new Date().toISOString(), usage: store.snapshot(rangeOf(query)) });
-    const usage = store.snapshot(rangeOf(query), detailsLimit(query));
+    if (path === EXPORT) return reply(ctx, 200, { version: 1, exported_at: new Date().toISOString(), usage: await fromStore(ctx, store.snapshot(rangeOf(query))) });
+    const usage = await fromStore(ctx, store.snapshot(rangeOf(query), detailsLimit(query)));
     return reply(ctx, 200, { usage, failed_requests: usage.failure_count, enabled: ctx.snap.config['usage-statistics-enabled'] });
   }
   if (method !== 'POST') throw new ManagementError(405, 'method not allowed', { allow: 'POST' });
@@ -84,8 +94,8 @@ async function usageRoute(ctx: RequestContext, store: UsageStore): Promise<void>
   // Our export ({version, usage}) or a bare snapshot (CLI Proxy API's).
   const snapshot = body !== null && typeof body === 'object' && 'usage' in body ? (body as { usage: unknown }).usage : body;
   if (snapshot === null || typeof snapshot !== 'object' || !('apis' in snapshot)) throw new ManagementError(400, 'invalid body: expected an export ({"version":1,"usage":{...}})');
-  const result = store.import(snapshot);
-  const totals = store.snapshot({}, 0);
+  const result = await fromStore(ctx, store.import(snapshot));
+  const totals = await fromStore(ctx, store.snapshot({}, 0));
   reply(ctx, 200, { ...result, total_requests: totals.total_requests, failed_requests: totals.failure_count });
 }
 
