@@ -59,6 +59,7 @@ test('payload conditions: headers, match, not-match, exist, not-exist, protocol,
         { models: [{ name: 'm', protocol: 'gemini' }], params: { 'x.gemini': true } },
         { models: [{ name: 'm', protocol: 'openai', 'from-protocol': 'claude' }], params: { 'x.fromclaude': true } },
         { models: [{ name: 'm', 'from-protocol': 'openai-response' }], params: { 'x.fromresponses': true } },
+        { models: [{ name: 'm', 'from-protocol': 'gemini' }], params: { 'x.fromgemini': true } },
       ],
     },
   });
@@ -77,6 +78,9 @@ test('payload conditions: headers, match, not-match, exist, not-exist, protocol,
   assert.equal(responses.status, 200);
   assert.equal(up.requests.at(-1)!.json.x.fromresponses, true, 'a Responses request is from-protocol responses (openai-response accepted)');
   assert.equal(up.requests.at(-1)!.json.x.fromclaude, undefined);
+  const gemini = await post(`${proxy.url}/v1beta/models/m:generateContent`, { contents: [{ role: 'user', parts: [{ text: 'Hi' }] }] });
+  assert.equal(gemini.status, 200);
+  assert.equal(up.requests.at(-1)!.json.x.fromgemini, true, 'a Gemini request is from-protocol gemini');
 });
 
 test('thinking: suffix levels and budgets map to reasoning_effort, clamped to the model levels', async (t) => {
