@@ -11,11 +11,12 @@ import type { Candidate } from './routing/balancer.js';
 import type { Credential, Pool, Target } from './routing/registry.js';
 import type { Runtime } from './runtime.js';
 import type { ClientSignal } from './server/context.js';
-import { classifyStatus, describeNetworkError, type Classified } from './upstream/faults.js';
+import { classifyUpstream, describeNetworkError, type Classified } from './upstream/faults.js';
 import { forward, readBody, type UpstreamResponse } from './upstream/forward.js';
 import { maskSecret } from './observe/logger.js';
 import { probeEvent } from './upstream/conversion.js';
 import { canServe, committedAsChat, routeFor, type NativePlan, type Route } from './upstream/route.js';
+import { shapeBody, type RequestFacts } from './routing/shape.js';
 
 export interface ExecutePlan {
   readonly pool: Pool;
@@ -37,6 +38,8 @@ export interface ExecutePlan {
   readonly native?: NativePlan;
   /** The chat request `body` serialises, if the caller has it parsed (saves a parse per translated attempt). */
   readonly chat?: Record<string, unknown>;
+  /** The client's model, API and headers: payload rules, thinking suffix, `$` headers. */
+  readonly request?: RequestFacts;
 }
 
 /** Time waiting on upstreams, so that the gateway's own time (overhead) can be told apart. */
@@ -138,7 +141,7 @@ async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedB
     // Some providers answer 200 and put the error in the first event.
     response.body.destroy();
     const { status, body } = verdict as { status: number; body: Buffer };
-    return { ok: false, error: new UpstreamReply(status, body, 'application/json'), classified: classifyStatus(status, body) };
+    return { ok: false, error: new UpstreamReply(status, body, 'application/json'), classified: classifyUpstream(base.target.provider, status, body) };
   }
   return {
     ok: true,
@@ -156,7 +159,7 @@ async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedB
 
 async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Candidate, attempts: number): Promise<AttemptResult> {
   const { target, credential } = cand;
-  const route: Route = routeFor(plan, target);
+  const route: Route = routeFor(plan, target, (body, path) => shapeBody(snap, target, path, body, plan.request));
   const requestBody = route.body;
   const started = performance.now(); // upstream wait starts here (building the body is our own time)
   const providerName = target.provider.name;
@@ -170,6 +173,7 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
       headers: route.headers,
       body: requestBody,
       stream: plan.stream,
+      clientHeaders: plan.request?.headers,
       signal: plan.signal,
       firstByteMs: snap.timeoutsMs.firstByte,
       idleMs: snap.timeoutsMs.idle,
@@ -188,7 +192,7 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
       endAttempt(rt, plan, cand, status, started);
       const contentType = response.headers['content-type'];
       const reply = new UpstreamReply(status, body, typeof contentType === 'string' ? contentType : undefined, relayedHeaders(response.headers));
-      return { ok: false, error: reply, classified: classifyStatus(status, body, response.headers['retry-after'], response.headers) };
+      return { ok: false, error: reply, classified: classifyUpstream(target.provider, status, body, response.headers['retry-after'], response.headers) };
     }
     if (plan.stream && isEventStream(response.headers)) {
       const result = await bootstrapStream(response, base, providerName);
@@ -278,8 +282,26 @@ function cooldownError(pool: Pool, releaseAt: number, now: number): ProxyError {
  * show the client (the last upstream error as it was sent, or a gateway error).
  */
 export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): Promise<Committed> {
+  // streaming.bootstrap-retries: a stream that failed before its first byte is run again whole.
+  const retries = plan.stream ? Math.max(0, snap.config.streaming?.['bootstrap-retries'] ?? 0) : 0;
+  let attempts = 0;
+  for (let run = 0; ; run++) {
+    try {
+      return await executeRounds(rt, snap, plan, attempts);
+    } catch (err) {
+      if (run >= retries || !(err instanceof ProxyError) || err instanceof ClientGone || !bootstrapEligible(err.status)) throw err;
+      attempts = err.attempts ?? attempts;
+      rt.log.debug({ pool: plan.pool.id, status: err.status, retry: run + 1 }, 'stream failed before its first byte: bootstrap retry');
+    }
+  }
+}
+
+/** CLI Proxy API retries a stream's bootstrap after auth, timeout, rate-limit and server errors. */
+const bootstrapEligible = (status: number) => status === 401 || status === 402 || status === 403 || status === 408 || status === 429 || status >= 500;
+
+async function executeRounds(rt: Runtime, snap: Snapshot, plan: ExecutePlan, attemptsBefore: number): Promise<Committed> {
   const config = snap.config;
-  // A key with its own request-retry takes part in that many extra rounds (native key entries).
+  // Each credential takes part in as many extra rounds as its own request-retry (key, provider, global).
   const retriesOf = (c: Credential) => c.requestRetry ?? config['request-retry'];
   let maxRetry = 0;
   for (const t of plan.pool.members) for (const c of t.provider.credentials) maxRetry = Math.max(maxRetry, retriesOf(c));
@@ -288,7 +310,7 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
   const maxWaitMs = config['max-retry-interval'] * 1000;
   const roundOptions = { strategy: config.routing.strategy, sessionKey: plan.sessionKey };
   const transientCooldownMs = config['transient-error-cooldown-seconds'] * 1000;
-  let attempts = 0;
+  let attempts = attemptsBefore;
   let lastError: ProxyError | undefined;
   let lastTried: Candidate | undefined;
   for (let round = 0; round < rounds; round++) {
@@ -314,12 +336,15 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
       }
       lastError = result.error;
       rt.recent.record(cand.credential, false);
-      if (!result.classified.fault) throw withAttempts(result.error, attempts, lastTried);
-      rt.balancer.recordFailure(cand.target, cand.credential, result.classified.fault, {
-        status: result.error instanceof UpstreamReply ? result.error.status : undefined,
-        message: result.error instanceof UpstreamReply ? `upstream answered ${result.error.status} (${result.classified.fault.kind})` : result.error.message,
-        transientCooldownMs,
-      });
+      const { fault, action } = result.classified;
+      if (fault) {
+        rt.balancer.recordFailure(cand.target, cand.credential, fault, {
+          status: result.error instanceof UpstreamReply ? result.error.status : undefined,
+          message: result.error instanceof UpstreamReply ? `upstream answered ${result.error.status} (${fault.kind})` : result.error.message,
+          transientCooldownMs,
+        });
+      }
+      if ((action ?? (fault ? 'continue' : 'stop')) === 'stop') throw withAttempts(result.error, attempts, lastTried);
       retryable ||= result.classified.retryable;
     }
     // No credential takes part in this many rounds (their request-retry is lower): done.

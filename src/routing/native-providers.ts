@@ -5,7 +5,7 @@
  */
 import type { Config, NativeKeyConfig } from '../config/schema.js';
 import { FAMILIES, type Family } from '../upstream/families.js';
-import { effectiveProxy, USER_AGENT, type Credential, type Provider, type ProviderSource } from './registry.js';
+import { compileScopedErrors, effectiveProxy, takeCopiedHeaders, USER_AGENT, type Credential, type Provider, type ProviderSource } from './registry.js';
 
 const OWNER: Record<Family['format'], string> = { openai: 'openai', anthropic: 'anthropic', gemini: 'google', responses: 'openai' };
 
@@ -21,6 +21,7 @@ function buildProvider(family: Family, entry: NativeKeyConfig, index: number, co
   // Configured headers win over the defaults (a gateway may want its own anthropic-version or auth).
   for (const [header, value] of Object.entries(entry.headers)) headers[header.toLowerCase()] = value;
   headers['content-type'] = 'application/json';
+  const copiedHeaders = takeCopiedHeaders(headers);
   const credential: Credential = {
     id: `${name}#0`,
     index: 0,
@@ -33,8 +34,16 @@ function buildProvider(family: Family, entry: NativeKeyConfig, index: number, co
     weight: entry.weight ?? 1,
     disableCooling: entry['disable-cooling'] ?? config['disable-cooling'],
     requestRetry: entry['request-retry'] !== undefined && entry['request-retry'] >= 0 ? entry['request-retry'] : undefined,
+    copiedHeaders,
   };
-  return { name, format: family.format, origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), credentials: [credential] };
+  return {
+    name,
+    format: family.format,
+    origin: url.origin,
+    basePath: url.pathname.replace(/\/+$/, ''),
+    credentials: [credential],
+    scopedErrors: compileScopedErrors(entry['request-scoped-errors']),
+  };
 }
 
 /** Every native key entry as a provider source, in file order (claude, gemini, codex). */

@@ -3,6 +3,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { ProxyError, UpstreamReply } from '../errors.js';
+import { startedWithKeepAlive } from './keepalive.js';
 
 /** OpenAI `error.type` for a status. */
 export function openaiErrorType(status: number): string {
@@ -127,7 +128,8 @@ export function toProxyError(err: unknown): ProxyError {
  * Anthropic or Gemini shape for those clients.
  */
 export function sendError(res: ServerResponse, err: ProxyError, extraHeaders?: Record<string, string>, shape: ErrorShape = 'openai'): void {
-  if (res.headersSent) {
+  const late = res.headersSent;
+  if (late && !startedWithKeepAlive(res)) {
     res.destroy();
     return;
   }
@@ -142,6 +144,11 @@ export function sendError(res: ServerResponse, err: ProxyError, extraHeaders?: R
   } else {
     body = JSON.stringify(openaiErrorBody(err));
     headers['content-type'] = 'application/json';
+  }
+  if (late) {
+    // Status 200 and newlines already went out (nonstream-keepalive-interval): the error is the body.
+    res.end(body);
+    return;
   }
   headers['content-length'] = Buffer.byteLength(body);
   res.writeHead(err.status, headers);

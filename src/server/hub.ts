@@ -10,7 +10,16 @@ import type { Pool, Target } from '../routing/registry.js';
 import type { ChatCompletion, ChatRequest } from '../translate/openai-chat.js';
 import { renameModel } from '../upstream/rewrite.js';
 import type { NativePlan } from '../upstream/route.js';
+import type { ClientProtocol } from '../routing/shape.js';
 import type { ClientSignal, RequestContext } from './context.js';
+
+/** The client API a hub request came in through (payload rules' `from-protocol`). */
+export function clientProtocolOf(path: string): ClientProtocol {
+  if (path.startsWith('/v1/messages')) return 'claude';
+  if (path.startsWith('/v1/responses')) return 'responses';
+  if (path.startsWith('/v1beta/') || path.includes(':generateContent') || path.includes(':streamGenerateContent')) return 'gemini';
+  return 'openai';
+}
 
 /** The upstream's non-stream answer as a chat completion, or the error it carries. */
 export function parseCompletion(committed: CommittedBody): ChatCompletion {
@@ -57,7 +66,8 @@ function runOnce(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: Cli
   const text = JSON.stringify(chat);
   const body = (target: Target) => (target.upstreamModel === chat.model ? text : renameModel(text, target.upstreamModel));
   const sessionKey = ctx.snap.config.routing['session-affinity'] ? sessionKeyOf(chat as unknown as Record<string, unknown>, ctx.req.headers) : undefined;
-  const plan = { pool, path: '/chat/completions', stream: chat.stream === true, body, signal, sessionKey, timing: ctx.timing, native, chat: chat as unknown as Record<string, unknown> };
+  const request = { model: chat.model, from: clientProtocolOf(ctx.path), headers: ctx.req.headers };
+  const plan = { pool, path: '/chat/completions', stream: chat.stream === true, body, signal, sessionKey, timing: ctx.timing, native, chat: chat as unknown as Record<string, unknown>, request };
   return execute(ctx.rt, ctx.snap, plan);
 }
 

@@ -39,6 +39,8 @@ export interface RelayOptions {
   /** Wire text of an error event in the client's format. */
   readonly errorEvent: (error: ProxyError) => string;
   readonly tap?: StreamTap;
+  /** Keep-alive for streams relayed without a mapper (streaming.keepalive-seconds). */
+  readonly keepAlive?: EventMapper['keepAlive'];
 }
 
 /** Wraps a mapper so that raw upstream chunks are parsed into events first. */
@@ -84,7 +86,7 @@ async function relay(res: ServerResponse, stream: CommittedStream, options: Rela
     if (data.length > 0) wrote = true;
     return write(res, data);
   };
-  const keepAlive = options.mapper?.keepAlive;
+  const keepAlive = options.mapper?.keepAlive ?? options.keepAlive;
   const timer = keepAlive
     ? setInterval(() => {
         if (wrote) wrote = false;

@@ -41,12 +41,19 @@ export function canServe(plan: ExecutePlan, target: Target): boolean {
   return format === 'openai' || plan.path === CHAT_PATH || plan.native?.format === format;
 }
 
-export function routeFor(plan: ExecutePlan, target: Target): Route {
+/** Adjusts an upstream body before it is sent (payload rules, thinking; routing/shape.ts). */
+export type ShapeBody = (body: string | Buffer, path: string) => string | Buffer;
+
+export function routeFor(plan: ExecutePlan, target: Target, shape: ShapeBody): Route {
   const format = target.provider.format;
-  if (format === 'openai') return { path: plan.path, body: plan.body(target) };
+  if (format === 'openai') return { path: plan.path, body: shape(plan.body(target), plan.path) };
   const path = generationPath(format, target.upstreamModel, plan.stream);
-  if (plan.native?.format === format) return { path, body: plan.native.body(target), headers: plan.native.headers, native: true };
-  const chat = plan.chat ?? (JSON.parse(plan.body(target).toString()) as Json);
+  // The client's own body in the vendor's format: payload rules only (no chat-shaped steps).
+  if (plan.native?.format === format) return { path, body: shape(plan.native.body(target), ''), headers: plan.native.headers, native: true };
+  // Translated: chat-shaped steps and payload rules on the hub's chat body, then the vendor's format.
+  const body = plan.body(target);
+  const shaped = shape(body, plan.path);
+  const chat = shaped === body && plan.chat ? plan.chat : (JSON.parse(shaped.toString()) as Json);
   return { path, body: chatRequestFor(format, chat, target.upstreamModel), convert: format };
 }
 
