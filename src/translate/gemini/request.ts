@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ProxyError, badRequest } from '../../errors.js';
-import { repairToolTurns } from '../anthropic/request-turns.js';
+import { repairToolTurns } from '../chat/tool-turns.js';
 import type { ChatContentPart, ChatMessage, ChatRequest, ChatTool, ChatToolCall, ChatToolChoice } from '../openai-chat.js';
 import { toJsonSchema } from './schema.js';
 
