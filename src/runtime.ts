@@ -4,6 +4,7 @@ import type { Logger } from './observe/logger.js';
 import type { Observability } from './observe/observability.js';
 import type { Balancer } from './routing/balancer.js';
 import type { Dispatchers } from './upstream/dispatchers.js';
+import type { UsageShare } from './state/usage-share.js';
 
 export interface Runtime {
   readonly store: ConfigStore;
@@ -12,4 +13,6 @@ export interface Runtime {
   readonly log: Logger;
   /** Metrics, usage statistics, request logs, access log. */
   readonly observe: Observability;
+  /** Cluster-wide usage statistics (set when instances share Redis). */
+  readonly usageShare?: UsageShare;
 }

@@ -3,6 +3,7 @@
  * alias, with the provider's prefix) maps to a pool of targets. Everything a request needs per
  * target (URL, headers with the key) is computed here once, not per request.
  */
+import { createHash } from 'node:crypto';
 import type { Config, ProviderConfig } from '../config/schema.js';
 import { compileWildcards } from './wildcard.js';
 
@@ -18,6 +19,8 @@ export interface Credential {
   readonly headers: Readonly<Record<string, string>>;
   /** Stable across reloads while provider, key and proxy stay the same: keys balancer state. */
   readonly stateKey: string;
+  /** A digest of stateKey: names the credential in shared state (Redis) without its key. */
+  readonly stateId: string;
   /** Higher tiers are tried first (the entry's own, else the provider's, else 0). */
   readonly priority: number;
   /** Share under weighted-round-robin (default 1; 0 = never picked). */
@@ -95,13 +98,15 @@ function buildProvider(p: ProviderConfig, config: Config): Provider {
     const apiKey = entry['api-key'];
     const proxyUrl = effectiveProxy(entry['proxy-url'], globalProxy);
     const headers = apiKey ? { ...baseHeaders, authorization: `Bearer ${apiKey}` } : { ...baseHeaders };
+    const stateKey = `${p.name}\u0000${apiKey ?? ''}\u0000${proxyUrl ?? ''}`;
     return {
       id: `${p.name}#${index}`,
       index,
       apiKey,
       proxyUrl,
       headers,
-      stateKey: `${p.name}\u0000${apiKey ?? ''}\u0000${proxyUrl ?? ''}`,
+      stateKey,
+      stateId: createHash('sha256').update(stateKey).digest('base64url').slice(0, 22),
       priority: ('priority' in entry ? entry.priority : undefined) ?? p.priority ?? 0,
       weight: ('weight' in entry ? entry.weight : undefined) ?? 1,
       disableCooling: ('disable-cooling' in entry ? entry['disable-cooling'] : undefined) ?? providerCooling,

@@ -1,0 +1,36 @@
+/**
+ * What an instance does besides sharing state when it runs with Redis: follow the cluster's
+ * configuration changes (config-sync.ts) and answer for its usage statistics (usage-share.ts).
+ * Without Redis there is nothing to join.
+ */
+import { dirname } from 'node:path';
+import type { ConfigEditor } from '../config/persist.js';
+import type { Logger } from '../observe/logger.js';
+import type { Observability } from '../observe/observability.js';
+import { ConfigSync } from './config-sync.js';
+import { RedisState } from './redis.js';
+import type { SharedState } from './types.js';
+import { UsageShare, usageStoreIdentity } from './usage-share.js';
+
+export interface ClusterOptions {
+  readonly state: SharedState;
+  readonly editor: ConfigEditor;
+  readonly observe: Observability;
+  readonly log: Logger;
+}
+
+export interface ClusterMembership {
+  readonly usage: UsageShare | undefined;
+}
+
+/** Call before `state.start()`, so that the first connection already resynchronises the config. */
+export function joinCluster(options: ClusterOptions): ClusterMembership {
+  const { state, editor, observe, log } = options;
+  if (!(state instanceof RedisState)) return { usage: undefined };
+  new ConfigSync(state.link, editor, log);
+  const store = editor.store;
+  const identity = () => usageStoreIdentity(process.env.USAGE_DB_URL?.trim() || store.current().config['usage-db'], store.path ? dirname(store.path) : process.cwd());
+  // Only an instance with statistics on has a store to answer from.
+  const source = async () => (store.current().config['usage-statistics-enabled'] ? observe.usage() : undefined);
+  return { usage: new UsageShare(state.link, source, identity, log) };
+}
