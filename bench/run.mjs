@@ -98,6 +98,10 @@ async function main() {
     log(`bench: ${CLI} not found; run \`npm run build\` first`);
     process.exit(1);
   }
+  if (plan.workers !== undefined) {
+    const { runWorkersBench } = await import('./workers.mjs');
+    return runWorkersBench(plan, CLI, (dir) => (tmpDir = dir));
+  }
   const targetCount = plan.peer ? 4 : 3;
   const budgetMs = (plan.quick ? 150_000 : 900_000) * (targetCount / 3);
   const lifetimeMs = budgetMs + 30_000;

@@ -63,6 +63,7 @@ export function runPrimary(count: number, log: Logger): void {
       }
       // A first start that never listened (port in use, bad config): nothing to keep alive.
       if (!restarted && !entry.listening) {
+        log.error({ worker: slot, code, signal }, 'worker exited before it could listen; stopping');
         stopping = true;
         for (const other of slots.values()) if (other !== entry) other.worker.process.kill('SIGTERM');
         process.exitCode = code || 1;
