@@ -167,4 +167,18 @@ describe('redis backend: two instances on one Redis', () => {
     b.setCooldown({ cred: 'after', model: 'm', until, reason: 'transient', strikes: 0 });
     await waitFor(() => a.cooldown('after', 'm') !== undefined, 1000, 'replicated after restart');
   });
+
+  test('Redis unreachable at startup: the state serves locally and connects once Redis is there', async () => {
+    await redis.kill();
+    const started = Date.now();
+    const a = await open('redis');
+    assert.ok(Date.now() - started < 3000, 'startup does not wait for Redis');
+    assert.equal(a.up(), false);
+    a.setCooldown({ cred: 'early', model: 'm', until: Date.now() + 60_000, reason: 'auth', strikes: 0 });
+    assert.ok(a.cooldown('early', 'm'));
+    await redis.restart();
+    await waitFor(() => a.up(), 5000, 'connected');
+    const b = await open('redis');
+    await waitFor(() => b.cooldown('early', 'm') !== undefined, 3000, 'pushed on connect, pulled by another');
+  });
 });

@@ -8,6 +8,7 @@ import type { ConfigEditor } from '../config/persist.js';
 import type { Logger } from '../observe/logger.js';
 import type { Observability } from '../observe/observability.js';
 import { ConfigSync } from './config-sync.js';
+import { redisUrlOf } from './index.js';
 import { RedisState } from './redis.js';
 import type { SharedState } from './types.js';
 import { UsageShare, usageStoreIdentity } from './usage-share.js';
@@ -26,6 +27,7 @@ export interface ClusterMembership {
 /** Call before `state.start()`, so that the first connection already resynchronises the config. */
 export function joinCluster(options: ClusterOptions): ClusterMembership {
   const { state, editor, observe, log } = options;
+  warnRestartOnly(editor, log);
   if (!(state instanceof RedisState)) return { usage: undefined };
   new ConfigSync(state.link, editor, log);
   const store = editor.store;
@@ -33,4 +35,17 @@ export function joinCluster(options: ClusterOptions): ClusterMembership {
   // Only an instance with statistics on has a store to answer from.
   const source = async () => (store.current().config['usage-statistics-enabled'] ? observe.usage() : undefined);
   return { usage: new UsageShare(state.link, source, identity, log) };
+}
+
+/** redis-url and workers are read at startup: say so when a reload changes them. */
+function warnRestartOnly(editor: ConfigEditor, log: Logger): void {
+  const first = editor.store.current().config;
+  const running = `${redisUrlOf(first) ?? ''}\u0000${first.workers ?? 1}`;
+  let warned = running;
+  editor.store.onSwap((next) => {
+    const now = `${redisUrlOf(next.config) ?? ''}\u0000${next.config.workers ?? 1}`;
+    if (now === warned) return;
+    warned = now;
+    if (now !== running) log.warn('redis-url and workers changed in config.yaml: they take effect at the next restart');
+  });
 }
