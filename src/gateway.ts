@@ -58,7 +58,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.logger ?? createLogger({ debug: loaded.config.debug });
   const store = new ConfigStore(loaded, options.configPath);
   // Cooldowns, bindings, cursors, counters, bans: this process's memory, or Redis (redis-url).
-  const state = createState(loaded.config, log);
+  const state = await createState(loaded.config, log);
   const balancer = new Balancer(state);
   const dispatchers = new Dispatchers();
   const observe = await Observability.create({ store, balancer, log });
@@ -74,7 +74,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // A plaintext management secret is replaced by its bcrypt hash before anything is served.
   await editor.ensureSecretHashed();
 
-  const cluster = joinCluster({ state, editor, observe, log });
+  const cluster = await joinCluster({ state, editor, observe, log });
   const runtime: Runtime = { store, balancer, dispatchers, log, observe, usageShare: cluster.usage };
   await state.start();
   const guard = managementGuard(options.management, state);

@@ -7,11 +7,10 @@ import { dirname } from 'node:path';
 import type { ConfigEditor } from '../config/persist.js';
 import type { Logger } from '../observe/logger.js';
 import type { Observability } from '../observe/observability.js';
-import { ConfigSync } from './config-sync.js';
 import { redisUrlOf } from './index.js';
-import { RedisState } from './redis.js';
+import type { RedisState } from './redis.js';
 import type { SharedState } from './types.js';
-import { UsageShare, usageStoreIdentity } from './usage-share.js';
+import type { UsageShare } from './usage-share.js';
 
 export interface ClusterOptions {
   readonly state: SharedState;
@@ -25,16 +24,18 @@ export interface ClusterMembership {
 }
 
 /** Call before `state.start()`, so that the first connection already resynchronises the config. */
-export function joinCluster(options: ClusterOptions): ClusterMembership {
+export async function joinCluster(options: ClusterOptions): Promise<ClusterMembership> {
   const { state, editor, observe, log } = options;
   warnRestartOnly(editor, log);
-  if (!(state instanceof RedisState)) return { usage: undefined };
-  new ConfigSync(state.link, editor, log);
+  if (state.backend !== 'redis') return { usage: undefined };
+  const [{ ConfigSync }, { UsageShare, usageStoreIdentity }] = await Promise.all([import('./config-sync.js'), import('./usage-share.js')]);
+  const link = (state as RedisState).link;
+  new ConfigSync(link, editor, log);
   const store = editor.store;
   const identity = () => usageStoreIdentity(process.env.USAGE_DB_URL?.trim() || store.current().config['usage-db'], store.path ? dirname(store.path) : process.cwd());
   // Only an instance with statistics on has a store to answer from.
   const source = async () => (store.current().config['usage-statistics-enabled'] ? observe.usage() : undefined);
-  return { usage: new UsageShare(state.link, source, identity, log) };
+  return { usage: new UsageShare(link, source, identity, log) };
 }
 
 /** redis-url and workers are read at startup: say so when a reload changes them. */

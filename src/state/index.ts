@@ -1,11 +1,11 @@
 /**
  * The state backend a gateway runs on: Redis when `redis-url` (or REDIS_URL) is set, shared by
  * every instance pointed at it; otherwise this process's memory, as a single instance needs.
+ * The Redis modules (and ioredis) are loaded only when a URL is set: no start-up cost otherwise.
  */
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { MemoryState } from './memory.js';
-import { RedisState } from './redis.js';
 import type { SharedState } from './types.js';
 
 export type { SharedState } from './types.js';
@@ -16,7 +16,9 @@ export function redisUrlOf(config: Config, env: NodeJS.ProcessEnv = process.env)
 }
 
 /** Creates the backend; `start()` connects it (an unreachable Redis is not an error: local state serves). */
-export function createState(config: Config, log: Logger): SharedState {
+export async function createState(config: Config, log: Logger): Promise<SharedState> {
   const url = redisUrlOf(config);
-  return url === undefined ? new MemoryState() : new RedisState(url, log);
+  if (url === undefined) return new MemoryState();
+  const { RedisState } = await import('./redis.js');
+  return new RedisState(url, log);
 }
