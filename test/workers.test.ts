@@ -54,8 +54,9 @@ async function startWorkers(t: TestContext, up: MockUpstream, extra: Record<stri
     for (const pid of workerPids(child.pid!)) process.kill(pid, 'SIGKILL');
     child.kill('SIGKILL');
   });
-  await waitFor(() => /listening on (http:\/\/\S+)/.test(out), 10_000, 'the banner');
-  await waitFor(() => workerPids(child.pid!).length === 2, 5000, 'two workers');
+  // Three processes start at once: generous limits for a loaded machine.
+  await waitFor(() => /listening on (http:\/\/\S+)/.test(out), 30_000, 'the banner');
+  await waitFor(() => workerPids(child.pid!).length === 2, 10_000, 'two workers');
   return { child, url: /listening on (http:\/\/\S+)/.exec(out)![1]!, out: () => out, exit };
 }
 
@@ -88,7 +89,7 @@ test('two workers serve one port; a killed worker is replaced; SIGTERM drains bo
   await waitFor(() => {
     const pids = workerPids(primary.child.pid!);
     return pids.length === 2 && !pids.includes(victim!);
-  }, 5000, 'a replacement worker');
+  }, 15_000, 'a replacement worker');
   await waitFor(() => /worker died; restarting it/.test(primary.out()), 2000, 'the restart logged');
   await sleep(300);
   for (let i = 0; i < 10; i++) assert.equal((await post(`${primary.url}/v1/chat/completions`, chatBody('m'))).status, 200);
