@@ -30,7 +30,8 @@ async function upstream(t: TestContext): Promise<MockUpstream> {
   const up = await mockUpstream((_req, res, r) => {
     if (r.json?.model === 'limited' && keyOf(r.headers) === 0) {
       res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '120' });
-      return res.end('{"error":{"message":"rate limited","type":"rate_limit_error"}}');
+      res.end('{"error":{"message":"rate limited","type":"rate_limit_error"}}');
+      return;
     }
     const body = JSON.stringify(completion(`key ${keyOf(r.headers)}`, r.json?.model));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });

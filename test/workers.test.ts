@@ -115,7 +115,8 @@ test('with redis-url, workers share state: a 429 on one cools the key for both',
   up.handler = (_req, res, r) => {
     if (r.headers.authorization === `Bearer ${KEYS[0]}`) {
       res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '120' });
-      return res.end('{"error":{"message":"slow down"}}');
+      res.end('{"error":{"message":"slow down"}}');
+      return;
     }
     const body = JSON.stringify(completion('hi', r.json?.model));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
