@@ -176,6 +176,9 @@ describe('redis backend: two instances on one Redis', () => {
     assert.equal(a.up(), false);
     a.setCooldown({ cred: 'early', model: 'm', until: Date.now() + 60_000, reason: 'auth', strikes: 0 });
     assert.ok(a.cooldown('early', 'm'));
+    const closing = Date.now();
+    await (await open('redis')).close();
+    assert.ok(Date.now() - closing < 1500, 'closing while Redis is away does not hang');
     await redis.restart();
     await waitFor(() => a.up(), 5000, 'connected');
     const b = await open('redis');

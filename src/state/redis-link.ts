@@ -131,7 +131,10 @@ export class RedisLink implements Bus {
   async close(): Promise<void> {
     this.closed = true;
     this.isUp = false;
-    await Promise.allSettled([this.client.quit(), this.sub.quit()]);
+    // QUIT only on a live connection (a reconnecting one would queue it forever), and not for long.
+    const quit = (conn: Redis) =>
+      conn.status === 'ready' ? Promise.race([conn.quit(), new Promise((resolve) => setTimeout(resolve, 500).unref())]) : undefined;
+    await Promise.allSettled([quit(this.client), quit(this.sub)]);
     this.client.disconnect();
     this.sub.disconnect();
   }
