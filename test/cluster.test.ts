@@ -186,3 +186,10 @@ describe('three instances, one Redis', () => {
     }
   });
 });
+
+test('without redis-url the state is in memory and reported up', async (t) => {
+  const proxy = await startProxy({ metrics: { public: true }, 'openai-compatibility': [] }, { management: {} });
+  t.after(() => proxy.close());
+  const text = await (await fetch(`${proxy.url}/metrics`)).text();
+  assert.match(text, /^cliproxy_state_backend_up\{backend="memory"\} 1$/m);
+});
