@@ -277,10 +277,12 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
       const result = await attempt(rt, snap, plan, cand, attempts);
       if (result.ok) {
         rt.balancer.recordSuccess(cand.target, cand.credential);
+        rt.recent.record(cand.credential, true);
         if (plan.sessionKey) rt.balancer.affinity.bind(plan.pool, plan.sessionKey, cand, config.routing['session-affinity-ttl'] * 1000);
         return result.committed;
       }
       lastError = result.error;
+      rt.recent.record(cand.credential, false);
       if (!result.classified.fault) throw withAttempts(result.error, attempts);
       rt.balancer.recordFailure(cand.target, cand.credential, result.classified.fault, {
         status: result.error instanceof UpstreamReply ? result.error.status : undefined,

@@ -13,6 +13,8 @@ import { Balancer } from './routing/balancer.js';
 import type { Runtime } from './runtime.js';
 import { createRequestListener } from './server/app.js';
 import { createManagement, managementGuard, type ManagementOptions } from './server/management.js';
+import { RecentRequests } from './observe/recent-requests.js';
+import { createPanel } from './server/panel.js';
 import { createObservabilityRoutes } from './server/observability.js';
 import { Observability } from './observe/observability.js';
 import { ObservedResponse } from './observe/response.js';
@@ -75,7 +77,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   await editor.ensureSecretHashed();
 
   const cluster = await joinCluster({ state, editor, observe, log });
-  const runtime: Runtime = { store, balancer, dispatchers, log, observe, usageShare: cluster.usage };
+  const runtime: Runtime = { store, balancer, dispatchers, log, observe, recent: new RecentRequests(), usageShare: cluster.usage };
   await state.start();
   const guard = managementGuard(options.management, state);
   const server = createServer(
@@ -88,7 +90,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Stamps x-cliproxy-overhead-ms on every answer when its headers go out.
       ServerResponse: ObservedResponse,
     },
-    createRequestListener({ rt: runtime, mounts: [createObservabilityRoutes(guard), createManagement(editor, options.management, guard)] }),
+    createRequestListener({ rt: runtime, mounts: [createObservabilityRoutes(guard), createManagement(editor, options.management, guard), createPanel(runtime, options.configPath)] }),
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // Malformed requests, header floods (431), header timeouts (408): answer if we still can.

@@ -2,6 +2,7 @@
 import type { ConfigStore } from './config/store.js';
 import type { Logger } from './observe/logger.js';
 import type { Observability } from './observe/observability.js';
+import type { RecentRequests } from './observe/recent-requests.js';
 import type { Balancer } from './routing/balancer.js';
 import type { Dispatchers } from './upstream/dispatchers.js';
 import type { UsageShare } from './state/usage-share.js';
@@ -13,6 +14,8 @@ export interface Runtime {
   readonly log: Logger;
   /** Metrics, usage statistics, request logs, access log. */
   readonly observe: Observability;
+  /** Per-credential outcomes for the Management Center's key health (management-panel.ts). */
+  readonly recent: RecentRequests;
   /** Cluster-wide usage statistics (set when instances share Redis). */
   readonly usageShare?: UsageShare;
 }

@@ -137,8 +137,16 @@ export const configSchema = z.object({
     .object({
       'secret-key': z.preprocess(unsetIfEmpty, z.string().optional()),
       'allow-remote': z.boolean().default(false),
+      /** The Management Center at /management.html (server/panel.ts): off → 404. */
+      'disable-control-panel': z.boolean().default(false),
+      /** Download the panel only when no copy exists; never refresh it. */
+      'disable-auto-update-panel': z.boolean().default(false),
+      /** A github.com repository URL or any GitHub-compatible `releases/latest` API URL. */
+      'panel-github-repository': z.preprocess(unsetIfEmpty, z.string().url().optional()),
+      /** cliproxy's own release feed for /latest-version (same URL forms); unset → 502 there. */
+      'release-repository': z.preprocess(unsetIfEmpty, z.string().url().optional()),
     })
-    .default({ 'allow-remote': false }),
+    .default({ 'allow-remote': false, 'disable-control-panel': false, 'disable-auto-update-panel': false }),
   timeouts: z
     .object({ connect: seconds(10), 'first-byte': seconds(300), idle: seconds(120) })
     .default({ connect: 10, 'first-byte': 300, idle: 120 }),

@@ -4,6 +4,7 @@
  * header names that carry them.
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { logTail } from './log-tail.js';
 
 export type { Logger };
 
@@ -99,6 +100,13 @@ function stdoutDestination(): DestinationStream {
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.debug ? 'debug' : (process.env.LOG_LEVEL ?? 'info');
-  const destination = options.destination ?? stdoutDestination();
+  const out = options.destination ?? stdoutDestination();
+  // Every line also goes to the in-memory tail the management log viewer reads.
+  const destination: DestinationStream = {
+    write(line: string) {
+      logTail.push(line);
+      out.write(line);
+    },
+  };
   return pino({ level, base: undefined, redact: { paths: REDACT, censor: '***' } }, destination);
 }

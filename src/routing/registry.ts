@@ -81,7 +81,7 @@ export interface Registry {
 
 const USER_AGENT = 'cliproxy';
 
-function effectiveProxy(own: string | undefined, global: string | undefined): string | undefined {
+export function effectiveProxy(own: string | undefined, global: string | undefined): string | undefined {
   const chosen = own ?? global;
   return chosen === undefined || chosen === 'direct' || chosen === 'none' ? undefined : chosen;
 }

@@ -68,8 +68,22 @@ function restoreProvider(config: Config, provider: unknown): unknown {
   return restoreSecrets({ [KEY]: [provider] }, new SecretBook(config))[KEY][0];
 }
 
+/**
+ * `auth-index` (answer-only, as CLI Proxy API): names a key without revealing it, so that the
+ * Management Center's `api-call` can ask for a request with that key (`$TOKEN$`).
+ */
+function withAuthIndex(provider: Record<string, unknown>): Record<string, unknown> {
+  const entries = Array.isArray(provider['api-key-entries']) ? (provider['api-key-entries'] as Record<string, unknown>[]) : [];
+  return {
+    ...provider,
+    'auth-index': `${String(provider.name)}#0`,
+    'api-key-entries': entries.map((entry, i) => ({ ...entry, 'auth-index': `${String(provider.name)}#${i}` })),
+  };
+}
+
 async function getProviders(req: ManagementRequest): Promise<Reply> {
-  return { json: { [KEY]: maskProviders(req.editor.store.current().config[KEY], req.reveal) } };
+  const providers = maskProviders(req.editor.store.current().config[KEY], req.reveal) as unknown as Record<string, unknown>[];
+  return { json: { [KEY]: providers.map(withAuthIndex) } };
 }
 
 async function putProviders(req: ManagementRequest): Promise<Reply> {

@@ -90,7 +90,7 @@ async function deleteApiKey(req: ManagementRequest): Promise<Reply> {
 
 // ---- scalars -----------------------------------------------------------------------------
 
-const SCALARS = ['debug', 'proxy-url', 'request-retry', 'max-retry-credentials', 'max-retry-interval'] as const;
+const SCALARS = ['debug', 'proxy-url', 'request-retry', 'max-retry-credentials', 'max-retry-interval', 'request-log', 'logs-max-total-size-mb'] as const;
 type ScalarKey = (typeof SCALARS)[number];
 
 function getScalar(key: ScalarKey): Handler {

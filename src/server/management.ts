@@ -9,6 +9,7 @@ import type { Mount } from './app.js';
 import { sendJson, type RequestContext } from './context.js';
 import { ManagementError, readBodyText, type ManagementRequest, type Reply, type Routes } from './management-common.js';
 import { isLoopback, ManagementGuard } from './management-guard.js';
+import { panelParamRoute, panelRoutes } from './management-panel.js';
 import { providerRoutes } from './management-providers.js';
 import { routingRoutes } from './management-routing.js';
 import { settingsRoutes } from './management-settings.js';
@@ -18,7 +19,7 @@ export const MANAGEMENT_PREFIX = '/v0/management';
 /** Management bodies are config documents; 4 MiB is far above any real one. */
 const BODY_LIMIT = 4 * 1024 * 1024;
 
-const routes: Routes = { ...providerRoutes, ...settingsRoutes, ...routingRoutes };
+const routes: Routes = { ...panelRoutes, ...providerRoutes, ...settingsRoutes, ...routingRoutes };
 
 export interface ManagementOptions {
   /** Accepted besides `remote-management.secret-key`; defaults to the MANAGEMENT_PASSWORD environment variable. */
@@ -80,7 +81,8 @@ export function createManagement(editor: ConfigEditor, options: ManagementOption
       const config = editor.store.current().config;
       if (!guard.enabled(config)) throw new ManagementError(404, 'not found');
       await guard.check(ctx.req, config);
-      const route = routes[ctx.path.slice(MANAGEMENT_PREFIX.length).replace(/\/+$/, '')];
+      const subPath = ctx.path.slice(MANAGEMENT_PREFIX.length).replace(/\/+$/, '');
+      const route = routes[subPath] ?? panelParamRoute(subPath);
       if (!route) throw new ManagementError(404, 'not found');
       const handler = route[ctx.req.method ?? 'GET'];
       if (!handler) throw new ManagementError(405, 'method not allowed', { allow: Object.keys(route).join(', ') });
