@@ -5,9 +5,10 @@
  * local, so the request path never waits for Redis, and a Redis outage only stops replication:
  * writes made meanwhile are remembered and pushed when it returns (resync.ts).
  *
- * Round-robin cursors are shared counters (INCR): each pick uses a position fetched from Redis
- * one pick ahead, so positions are unique across instances and the rotation is exact up to the
- * one position each instance holds in advance. Weighted round-robin weights stay per instance.
+ * Round-robin cursors are shared counters: an instance takes a block of BLOCK positions at a time
+ * (INCRBY, fetched before the current block runs out, never awaited), so positions are unique
+ * across instances and every key gets its share up to the unused part of each instance's block.
+ * Weighted round-robin weights stay per instance.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../observe/logger.js';
@@ -26,6 +27,19 @@ export const KEYS = {
 };
 const EVENTS = 'state';
 const COUNTER_FLUSH_MS = 500;
+/** Round-robin positions taken from Redis at a time, and how many left trigger the next fetch. */
+const BLOCK = 16;
+const REFILL_AT = 8;
+
+/** An instance's round-robin positions of one scope: [next, end) in hand, the next block fetched ahead. */
+interface Positions {
+  next: number;
+  end: number;
+  spare: [number, number] | undefined;
+  fetching: boolean;
+  /** Last position handed out (used to continue when no block is at hand: first pick, Redis away). */
+  last: number;
+}
 
 /** A binding as mirrored: `shared` is the expiry other instances know of. */
 interface MirroredBinding extends Binding {
@@ -48,9 +62,7 @@ export class RedisState extends MemoryState {
   override readonly bus: RedisLink;
   /** Writes Redis has not seen (made while it was down, or whose write failed): `cd|aff|ban \0 key`. */
   readonly dirty = new Set<string>();
-  /** Positions fetched from the shared counters, one pick ahead, per scope. */
-  private readonly prefetched = new Map<string, number[]>();
-  private readonly lastTicket = new Map<string, number>();
+  private readonly positions = new Map<string, Positions>();
   private pendingCounts = new Map<string, { success: number; failure: number; lastError?: string }>();
   private counterTimer: NodeJS.Timeout | undefined;
 
@@ -146,27 +158,35 @@ export class RedisState extends MemoryState {
   }
 
   override ticket(scope: string): number {
-    const queue = this.prefetched.get(scope);
-    let at = queue?.shift();
-    if (at === undefined) at = (this.lastTicket.get(scope) ?? -1) + 1;
-    this.lastTicket.set(scope, at);
-    if (this.link.up()) {
-      this.link.client.incr(KEYS.cursor(scope)).then(
-        (n) => {
-          const q = this.prefetched.get(scope);
-          if (q) q.push(n - 1);
-          else this.prefetched.set(scope, [n - 1]);
-        },
-        () => undefined,
-      );
+    let p = this.positions.get(scope);
+    if (!p) this.positions.set(scope, (p = { next: 0, end: 0, spare: undefined, fetching: false, last: -1 }));
+    if (p.next >= p.end && p.spare) {
+      [p.next, p.end] = p.spare;
+      p.spare = undefined;
     }
+    const at = p.next < p.end ? p.next++ : p.last + 1;
+    p.last = at;
+    if (p.end - p.next < REFILL_AT && !p.spare && !p.fetching && this.link.up()) this.fetchBlock(scope, p);
     return at;
   }
 
+  private fetchBlock(scope: string, p: Positions): void {
+    p.fetching = true;
+    this.link.client.incrby(KEYS.cursor(scope), BLOCK).then(
+      (end) => {
+        p.fetching = false;
+        if (p.next >= p.end) [p.next, p.end] = [end - BLOCK, end];
+        else p.spare = [end - BLOCK, end];
+      },
+      () => (p.fetching = false),
+    );
+  }
+
   override advance(scope: string, by: number): void {
-    if (by <= 0) return;
-    this.lastTicket.set(scope, (this.lastTicket.get(scope) ?? 0) + by);
-    if (this.link.up()) this.link.client.incrby(KEYS.cursor(scope), by).catch(() => undefined);
+    const p = this.positions.get(scope);
+    if (by <= 0 || !p) return;
+    p.next = Math.min(p.end, p.next + by);
+    p.last += by;
   }
 
   override count(cred: string, ok: boolean, lastError?: string): void {
@@ -257,8 +277,7 @@ export class RedisState extends MemoryState {
 
   override retain(live: { creds: ReadonlySet<string>; pairs: ReadonlySet<string>; scopes: ReadonlySet<string> }): void {
     super.retain(live);
-    for (const scope of this.prefetched.keys()) if (!live.scopes.has(scope)) this.prefetched.delete(scope);
-    for (const scope of this.lastTicket.keys()) if (!live.scopes.has(scope)) this.lastTicket.delete(scope);
+    for (const scope of this.positions.keys()) if (!live.scopes.has(scope)) this.positions.delete(scope);
   }
 
   override async close(): Promise<void> {
