@@ -25,7 +25,7 @@ export const KEYS = {
   cursor: (scope: string) => `${PREFIX}rr:${scope}`,
   stats: (cred: string) => `${PREFIX}stats:${cred}`,
 };
-const EVENTS = 'state';
+export const EVENTS = 'state';
 const COUNTER_FLUSH_MS = 500;
 /** Round-robin positions taken from Redis at a time, and how many left trigger the next fetch. */
 const BLOCK = 16;
@@ -46,7 +46,7 @@ interface MirroredBinding extends Binding {
   readonly shared: number;
 }
 
-type EventBody =
+export type EventBody =
   | { t: 'cd'; c: Cooldown }
   | { t: 'cd-'; cred: string; model: string }
   | { t: 'bind'; k: string; b: Binding }
@@ -97,7 +97,8 @@ export class RedisState extends MemoryState {
     );
   }
 
-  private event(e: EventBody): string {
+  /** A state event as published (carries this instance's id, so it ignores its own). */
+  event(e: EventBody): string {
     return JSON.stringify({ ...e, from: this.link.instance });
   }
 

@@ -4,11 +4,12 @@
  * restarted without persistence: `run_id` changed; then only where Redis has nothing, so another
  * instance's newer record wins). Then pull everything and make the mirror equal to Redis, which
  * now also holds every other instance's records: cooldowns, bindings and bans set elsewhere
- * appear, and cooldowns cleared elsewhere disappear.
+ * appear, and cooldowns cleared elsewhere disappear. What was changed here while Redis was away
+ * is also published as events, for the instances that resynchronised before this one.
  */
 import type { Binding, Cooldown } from './types.js';
 import { PREFIX } from './redis-link.js';
-import { KEYS, type RedisState } from './redis.js';
+import { EVENTS, KEYS, type RedisState } from './redis.js';
 
 const SCAN_COUNT = 1000;
 
@@ -46,29 +47,36 @@ export async function resync(state: RedisState): Promise<void> {
   state.dirty.clear();
   const now = Date.now();
   const pipeline = state.link.client.pipeline();
+  const channel = PREFIX + EVENTS;
   // Push: overwrite what we changed while away; fill in the rest only where Redis has nothing.
   for (const [pair, c] of cooldowns) {
     if (c.until <= now) continue;
     const mine = dirty.delete(`cd\u0000${pair}`);
-    if (mine) pipeline.set(KEYS.cooldown(pair), JSON.stringify(c), 'PXAT', c.until);
+    if (mine) pipeline.set(KEYS.cooldown(pair), JSON.stringify(c), 'PXAT', c.until).publish(channel, state.event({ t: 'cd', c }));
     else if (freshServer) pipeline.set(KEYS.cooldown(pair), JSON.stringify(c), 'PXAT', c.until, 'NX');
   }
   for (const [k, b] of bindings) {
     if (b.expires <= now) continue;
     const mine = dirty.delete(`aff\u0000${k}`);
     const value = JSON.stringify({ target: b.target, cred: b.cred, expires: b.expires });
-    if (mine) pipeline.set(KEYS.binding(k), value, 'PXAT', b.expires);
+    if (mine) pipeline.set(KEYS.binding(k), value, 'PXAT', b.expires).publish(channel, state.event({ t: 'bind', k, b: { target: b.target, cred: b.cred, expires: b.expires } }));
     else if (freshServer) pipeline.set(KEYS.binding(k), value, 'PXAT', b.expires, 'NX');
   }
   for (const [address, f] of failures) {
     if (f.bannedUntil <= now) continue;
-    if (dirty.delete(`ban\u0000${address}`) || freshServer) pipeline.set(KEYS.ban(address), String(f.bannedUntil), 'PXAT', f.bannedUntil);
+    const mine = dirty.delete(`ban\u0000${address}`);
+    if (mine || freshServer) pipeline.set(KEYS.ban(address), String(f.bannedUntil), 'PXAT', f.bannedUntil);
+    if (mine) pipeline.publish(channel, state.event({ t: 'ban', a: address, until: f.bannedUntil }));
   }
   // What is left in `dirty` was deleted here while Redis was away (a cleared cooldown).
   for (const entry of dirty) {
     const cut = entry.indexOf('\u0000');
     const kind = entry.slice(0, cut);
-    if (kind === 'cd') pipeline.del(KEYS.cooldown(entry.slice(cut + 1)));
+    if (kind === 'cd') {
+      const pair = entry.slice(cut + 1);
+      const sep = pair.indexOf('\u0000');
+      pipeline.del(KEYS.cooldown(pair)).publish(channel, state.event({ t: 'cd-', cred: pair.slice(0, sep), model: pair.slice(sep + 1) }));
+    }
     else if (kind === 'aff') pipeline.del(KEYS.binding(entry.slice(cut + 1)));
   }
   await pipeline.exec();
