@@ -102,7 +102,13 @@ export class RedisLink implements Bus {
     this.readyHooks.push(hook);
   }
 
+  /**
+   * Subscriptions first: every event published from now on arrives, and every earlier write is
+   * in Redis already, where the hooks' pull finds it.
+   */
   private async runReadyHooks(): Promise<void> {
+    const channels = [...this.handlers.keys()];
+    if (channels.length > 0) await this.sub.subscribe(...channels);
     for (const hook of this.readyHooks) await hook();
   }
 

@@ -63,6 +63,8 @@ export class RedisState extends MemoryState {
   /** Writes Redis has not seen (made while it was down, or whose write failed): `cd|aff|ban \0 key`. */
   readonly dirty = new Set<string>();
   private readonly positions = new Map<string, Positions>();
+  /** During a resync: cooldown pairs written meanwhile (the pull must not drop them). */
+  touched: Set<string> | undefined;
   private pendingCounts = new Map<string, { success: number; failure: number; lastError?: string }>();
   private counterTimer: NodeJS.Timeout | undefined;
 
@@ -110,8 +112,10 @@ export class RedisState extends MemoryState {
       return;
     }
     if (e.from === this.link.instance) return;
-    if (e.t === 'cd') super.setCooldown(e.c);
-    else if (e.t === 'cd-') super.clearCooldown(e.cred, e.model);
+    if (e.t === 'cd') {
+      super.setCooldown(e.c);
+      this.touched?.add(pairKey(e.c.cred, e.c.model));
+    } else if (e.t === 'cd-') super.clearCooldown(e.cred, e.model);
     else if (e.t === 'bind') super.bind(e.k, { ...e.b, shared: e.b.expires } as MirroredBinding, Date.now());
     else if (e.t === 'ban') this.localBan(e.a, e.until);
   }
@@ -119,6 +123,7 @@ export class RedisState extends MemoryState {
   override setCooldown(c: Cooldown): void {
     super.setCooldown(c);
     const pair = pairKey(c.cred, c.model);
+    this.touched?.add(pair);
     this.replicate(`cd\u0000${pair}`, (p) => {
       p.set(KEYS.cooldown(pair), JSON.stringify(c), 'PXAT', Math.max(c.until, Date.now() + 1));
       p.publish(PREFIX + EVENTS, this.event({ t: 'cd', c }));

@@ -39,6 +39,15 @@ async function runId(state: RedisState): Promise<string> {
 const lastRunIds = new WeakMap<RedisState, string>();
 
 export async function resync(state: RedisState): Promise<void> {
+  state.touched = new Set();
+  try {
+    await pushAndPull(state);
+  } finally {
+    state.touched = undefined;
+  }
+}
+
+async function pushAndPull(state: RedisState): Promise<void> {
   const id = await runId(state);
   const freshServer = lastRunIds.get(state) !== id;
   lastRunIds.set(state, id);
@@ -91,8 +100,8 @@ export async function resync(state: RedisState): Promise<void> {
       /* not ours */
     }
   }
-  for (const pair of [...cooldowns.keys()]) if (!remoteCooldowns.has(pair)) cooldowns.delete(pair);
-  for (const [pair, c] of remoteCooldowns) cooldowns.set(pair, c);
+  for (const pair of [...cooldowns.keys()]) if (!remoteCooldowns.has(pair) && !state.touched?.has(pair)) cooldowns.delete(pair);
+  for (const [pair, c] of remoteCooldowns) if (!state.touched?.has(pair)) cooldowns.set(pair, c);
   for (const [key, value] of await scanValues(state, `${PREFIX}aff:*`)) {
     try {
       const b = JSON.parse(value) as Binding;
