@@ -2,7 +2,7 @@
 /**
  * Entry point: `cliproxy [--config FILE] [--port N] [--host H]`. Loads and validates the config
  * (errors name the key path and line, exit 1, no stack trace), writes a starter config.yaml on
- * first run, serves, and drains on SIGINT/SIGTERM.
+ * first run, serves, and drains on SIGINT/SIGTERM (shutdown.ts; a second signal exits at once).
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
@@ -11,6 +11,7 @@ import { writeStarterConfig } from './config/starter.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { createLogger } from './observe/logger.js';
 import { printBanner } from './banner.js';
+import { exitOnSignals } from './shutdown.js';
 import { VERSION } from './version.js';
 import { ConfigEditor } from './config/persist.js';
 import { ConfigStore } from './config/store.js';
@@ -103,18 +104,7 @@ async function main(): Promise<void> {
   // With workers, the first one prints the banner, once.
   if (!isWorker() || (process.env[WORKER_SLOT] === '0' && !process.env[WORKER_RESTARTED])) printBanner(gateway, configPath, loaded.unusedKeys);
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down: draining requests in flight');
-    gateway.close(DRAIN_MS).then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  exitOnSignals({ log: logger, drain: (capMs) => gateway.close(capMs), capMs: DRAIN_MS });
 }
 
 main().catch((err: unknown) => {

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
  * `npm run demo`: cliproxy on port 8317 (or --port) with the seed's example models, all served by a
- * built-in loopback echo provider. The client key is the seed's `your-api-key-1`.
+ * built-in loopback echo provider. The client key is the seed's `your-api-key-1`. Its config lives
+ * in a temp folder that is removed on exit.
  */
+import { rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +14,15 @@ import { printBanner } from './banner.js';
 import { startEchoUpstream } from './demo/echo-upstream.js';
 import { startGateway } from './gateway.js';
 import { EXAMPLE_CLIENT_KEY } from './config/starter.js';
+import { exitOnSignals } from './shutdown.js';
 
 const { values } = parseArgs({ options: { port: { type: 'string', short: 'p' } } });
 const echo = await startEchoUpstream();
 const dir = await mkdtemp(join(tmpdir(), 'cliproxy-demo-'));
+// The demo's config folder goes with the process however it ends (signal, startup error, normal
+// exit). 'exit' handlers cannot wait, hence the sync call (once, at exit, off any request path).
+const removeDir = () => rmSync(dir, { recursive: true, force: true });
+process.once('exit', removeDir);
 const configPath = join(dir, 'config.yaml');
 const models = (pairs: Array<[string, string]>) => pairs.map(([name, alias]) => ({ name, alias }));
 await writeFile(
@@ -54,9 +61,12 @@ printBanner(gateway, configPath, []);
 process.stdout.write(
   `\nTry it:\n  curl ${gateway.url}/v1/chat/completions -H "Authorization: Bearer ${EXAMPLE_CLIENT_KEY}" -H "Content-Type: application/json" \\\n    -d '{"model":"openrouter-claude","messages":[{"role":"user","content":"Hello"}]}'\n`,
 );
-const stop = () => {
-  echo.server.close();
-  gateway.close(5000).then(() => process.exit(0));
-};
-process.once('SIGINT', stop);
-process.once('SIGTERM', stop);
+exitOnSignals({
+  log: gateway.runtime.log,
+  capMs: 5000,
+  beforeExit: removeDir, // a second signal ends the process without 'exit' handlers
+  drain: async (capMs) => {
+    await gateway.close(capMs);
+    echo.server.close();
+  },
+});

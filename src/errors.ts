@@ -9,19 +9,24 @@ export class ProxyError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
-    options?: ErrorOptions & { headers?: Record<string, string>; type?: string },
+    options?: ErrorOptions & { headers?: Record<string, string>; type?: string; param?: string },
   ) {
     super(message, options);
     this.name = 'ProxyError';
     this.headers = options?.headers;
     this.type = options?.type;
+    this.param = options?.param;
   }
   /** Extra response headers, e.g. Retry-After. */
   readonly headers?: Record<string, string>;
   /** Overrides the error type derived from the status. */
   readonly type?: string;
+  /** The request field at fault (OpenAI's `error.param`). */
+  readonly param?: string;
   /** Upstream attempts made before this error was decided (x-cliproxy-attempts). */
   attempts?: number;
+  /** The provider and credential index of the last attempt (x-cliproxy-provider, x-cliproxy-credential). */
+  lastTried?: { readonly provider: string; readonly credential: number };
 }
 
 /**

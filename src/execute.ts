@@ -34,6 +34,9 @@ export interface ExecutePlan {
 export interface AttemptSink {
   upstreamMs: number;
   attempts: number;
+  /** The provider and credential index of the latest attempt (usage records name them for failed requests too). */
+  lastProvider?: string;
+  lastCredential?: number;
   /** Called per attempt only when set (request logs). */
   onAttempt?: (provider: string, model: string, credential: number, key: string | undefined, outcome: number | string, ms: number) => void;
 }
@@ -230,6 +233,8 @@ function endAttempt(rt: Runtime, plan: ExecutePlan, cand: Candidate, outcome: nu
   if (timing) {
     timing.upstreamMs += ms;
     timing.attempts++;
+    timing.lastProvider = cand.target.provider.name;
+    timing.lastCredential = cand.credential.index;
     timing.onAttempt?.(cand.target.provider.name, cand.target.upstreamModel, cand.credential.index, cand.credential.apiKey, outcome, ms);
   }
   if (!rt.log.isLevelEnabled('debug')) return;
@@ -267,6 +272,7 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
   const transientCooldownMs = config['transient-error-cooldown-seconds'] * 1000;
   let attempts = 0;
   let lastError: ProxyError | undefined;
+  let lastTried: Candidate | undefined;
   for (let round = 0; round < rounds; round++) {
     let triedThisRound = 0;
     let retryable = false;
@@ -275,6 +281,7 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
       triedThisRound++;
       attempts++;
       const result = await attempt(rt, snap, plan, cand, attempts);
+      lastTried = cand;
       if (result.ok) {
         rt.balancer.recordSuccess(cand.target, cand.credential);
         rt.recent.record(cand.credential, true);
@@ -283,7 +290,7 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
       }
       lastError = result.error;
       rt.recent.record(cand.credential, false);
-      if (!result.classified.fault) throw withAttempts(result.error, attempts);
+      if (!result.classified.fault) throw withAttempts(result.error, attempts, lastTried);
       rt.balancer.recordFailure(cand.target, cand.credential, result.classified.fault, {
         status: result.error instanceof UpstreamReply ? result.error.status : undefined,
         message: result.error instanceof UpstreamReply ? `upstream answered ${result.error.status} (${result.classified.fault.kind})` : result.error.message,
@@ -299,7 +306,7 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
     const mayRetry = triedThisRound === 0 || retryable;
     if (mayRetry && round < rounds - 1 && rt.balancer.hasAvailable(plan.pool, now)) continue; // capped round: more keys left
     if (!mayRetry || round === rounds - 1 || release === undefined || release - now > maxWaitMs) {
-      if (lastError) throw withAttempts(lastError, attempts);
+      if (lastError) throw withAttempts(lastError, attempts, lastTried);
       if (release !== undefined) throw cooldownError(plan.pool, release, now);
       break;
     }
@@ -312,14 +319,15 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
     // Waiting for a cooling upstream is not the gateway's own time.
     if (plan.timing) plan.timing.upstreamMs += performance.now() - sleptAt;
   }
-  if (lastError) throw withAttempts(lastError, attempts);
+  if (lastError) throw withAttempts(lastError, attempts, lastTried);
   const release = rt.balancer.soonestRelease(plan.pool);
   if (release !== undefined) throw cooldownError(plan.pool, release, Date.now());
   throw new ProxyError(503, 'no_upstream', `no upstream available for model ${plan.pool.id}`);
 }
 
-/** Records how many attempts were made on the error the client sees. */
-function withAttempts(error: ProxyError, attempts: number): ProxyError {
+/** Records how many attempts were made, and which one came last, on the error the client sees. */
+function withAttempts(error: ProxyError, attempts: number, last: Candidate | undefined): ProxyError {
   error.attempts = attempts;
+  if (last) error.lastTried = { provider: last.target.provider.name, credential: last.credential.index };
   return error;
 }

@@ -12,6 +12,8 @@ import { createLogger, type Logger } from './observe/logger.js';
 import { Balancer } from './routing/balancer.js';
 import type { Runtime } from './runtime.js';
 import { createRequestListener } from './server/app.js';
+import { answerClientError } from './server/client-error.js';
+import { createDrain } from './server/drain.js';
 import { createManagement, managementGuard, type ManagementOptions } from './server/management.js';
 import { RecentRequests } from './observe/recent-requests.js';
 import { createPanel } from './server/panel.js';
@@ -48,7 +50,11 @@ export interface Gateway {
   /** `http://host:port` the server listens on. */
   readonly url: string;
   readonly port: number;
-  /** Stops accepting, lets requests in flight finish (up to `graceMs`), then closes everything. */
+  /**
+   * Drains (server/drain.ts): refuses new connections, closes idle keep-alive ones, lets requests
+   * and streams in flight finish (cut after `graceMs`), then releases upstream pools and stores.
+   * Resolves as soon as the last request is done.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -80,6 +86,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const runtime: Runtime = { store, balancer, dispatchers, log, observe, recent: new RecentRequests(), usageShare: cluster.usage };
   await state.start();
   const guard = managementGuard(options.management, state);
+  const drain = createDrain();
   const server = createServer(
     {
       headersTimeout: options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
@@ -90,14 +97,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Stamps x-cliproxy-overhead-ms on every answer when its headers go out.
       ServerResponse: ObservedResponse,
     },
-    createRequestListener({ rt: runtime, mounts: [createObservabilityRoutes(guard), createManagement(editor, options.management, guard), createPanel(runtime, options.configPath)] }),
+    drain.track(
+      createRequestListener({ rt: runtime, mounts: [createObservabilityRoutes(guard), createManagement(editor, options.management, guard), createPanel(runtime, options.configPath)] }),
+    ),
   );
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    // Malformed requests, header floods (431), header timeouts (408): answer if we still can.
-    if (!socket.writable) return socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-  });
+  // Malformed requests, header floods (431), header timeouts (408): a JSON error like any other.
+  server.on('clientError', answerClientError(log));
 
   const port = options.port ?? loaded.config.port;
   const host = options.host ?? loaded.config.host;
@@ -121,11 +126,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   async function close(graceMs = 10_000): Promise<void> {
     closing ??= (async () => {
       watcher?.close();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
-      await closed;
-      clearTimeout(deadline);
+      // Management and metrics are mounts of this same listener: they drain with it.
+      await drain.drain(server, graceMs);
       await dispatchers.close();
       await observe.close(); // flushes usage records of the requests just drained
       await state.close();

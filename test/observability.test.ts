@@ -64,7 +64,7 @@ describe('metrics', () => {
     }))!;
     const delta = (name: string, labels: Record<string, string> = {}) => get(after, name, labels) - get(before, name, labels);
     assert.equal(delta('cliproxy_requests_total', { endpoint: '/v1/chat/completions', model: '', provider: '', status: '404' }), 1, 'unknown model: empty model label');
-    assert.equal(delta('cliproxy_requests_total', { endpoint: '/v1/chat/completions', model: 'locked', provider: '', status: '401' }), 1);
+    assert.equal(delta('cliproxy_requests_total', { endpoint: '/v1/chat/completions', model: 'locked', provider: 'beta', status: '401' }), 1);
     assert.equal(delta('cliproxy_requests_total', { endpoint: '/metrics', model: '', provider: '', status: '200' }) >= 1, true, 'scrapes are counted');
     // 7 API requests + at least the first scrape.
     assert.ok(delta('cliproxy_request_duration_seconds_count') >= 8);

@@ -11,9 +11,9 @@ import { ProxyError, UpstreamReply } from '../src/errors.js';
 import type { CommittedStream } from '../src/execute.js';
 import { anthropicErrorBody, anthropicErrorEvent, anthropicErrorType } from '../src/server/errors.js';
 import { relayStream } from '../src/server/sse.js';
-import type { Message } from '../src/translate/anthropic-messages.js';
-import { messageToEvents, reasoningEffort, streamToClient, toClient, toUpstream, type StreamOptions } from '../src/translate/anthropic-openai.js';
-import { estimateInputTokens, MEDIA_TOKENS } from '../src/translate/anthropic-tokens.js';
+import type { Message } from '../src/translate/anthropic/messages.js';
+import { messageToEvents, reasoningEffort, streamToClient, toClient, toUpstream, type StreamOptions } from '../src/translate/anthropic/index.js';
+import { estimateInputTokens, MEDIA_TOKENS } from '../src/translate/anthropic/tokens.js';
 
 const OPTS: StreamOptions = { model: 'claude-test', id: 'msg_fallback', inputTokens: 42, errorEvent: anthropicErrorEvent };
 
@@ -428,19 +428,20 @@ describe('request translation (toUpstream)', () => {
     const configured = toUpstream({ ...base, thinking: { type: 'enabled', budget_tokens: 2000 }, output_config: { effort: 'max', format: { type: 'json_schema', schema } } }, 'm');
     assert.equal(configured.reasoning_effort, 'high');
     assert.deepEqual(configured.response_format, { type: 'json_schema', json_schema: { name: 'output', schema } });
-    assert.equal(toUpstream({ ...base, thinking: { type: 'adaptive' } }, 'm').reasoning_effort, undefined);
+    assert.equal(toUpstream({ ...base, thinking: { type: 'adaptive' } }, 'm').reasoning_effort, 'medium');
   });
 
   test('malformed requests are 400s naming the path', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ model: 'm' }, /^messages: must be an array/],
-      [{ messages: [{ role: 'system', content: 'x' }] }, /^messages\.0\.role/],
+      [{ messages: [{ role: 'critic', content: 'x' }] }, /^messages\.0\.role/],
       [{ messages: [{ role: 'user', content: 5 }] }, /^messages\.0\.content/],
-      [{ messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'f' } }] }] }, /^messages\.0\.content\.0\.source\.type/],
-      [{ messages: [{ role: 'user', content: [{ type: 'audio' }] }] }, /^messages\.0\.content\.0\.type: unsupported block type "audio"/],
+      [{ messages: [{ role: 'user', content: [{ type: 'image', source: 'x' }] }] }, /^messages\.0\.content\.0\.source/],
+      [{ messages: [{ role: 'user', content: [{ type: 'text', text: 5 }] }] }, /^messages\.0\.content\.0\.text/],
       [{ messages: [], system: 7 }, /^system/],
       [{ messages: [], max_tokens: 'ten' }, /^max_tokens/],
-      [{ messages: [], tools: [{ type: 'web_search_20250305', name: 'web_search' }] }, /^tools\.0\.type: server tool/],
+      [{ messages: [], tools: {} }, /^tools: must be an array/],
+      [{ messages: [], tools: [{ input_schema: {} }] }, /^tools\.0\.name/],
     ];
     for (const [req, message] of cases) {
       assert.throws(() => toUpstream(req, 'm'), (e: ProxyError) => e.status === 400 && message.test(e.message), JSON.stringify(req));

@@ -3,7 +3,7 @@
  * headers and the management hash are shown masked (`sk-or-...b780`). A client that sends a masked
  * value back (GET, change one field, PUT) gets the stored secret kept, not the mask written.
  */
-import { isScalar, parseDocument } from 'yaml';
+import { isScalar, parseDocument, Scalar, stringify } from 'yaml';
 import { maskProxyUrl, maskSecret } from '../observe/logger.js';
 import { formatPath } from './load.js';
 
@@ -136,20 +136,60 @@ export function restoreSecrets<T>(data: T, book: SecretBook): T {
 }
 
 /**
+ * A replacement scalar written in the style the file used (plain stays plain, 'single' stays
+ * single-quoted), so that masking and restoring change the value and nothing else; double quotes
+ * when that style cannot hold the value.
+ */
+function scalarText(value: string, type: Scalar['type']): string {
+  if (!/[\n\r]/.test(value)) {
+    if (type === Scalar.PLAIN) {
+      const plain = stringify(value, { defaultStringType: 'PLAIN', lineWidth: 0 }).trimEnd();
+      if (!plain.includes('\n')) return plain; // stringify quotes what plain cannot hold (`***`, `a: b`)
+    }
+    if (type === Scalar.QUOTE_SINGLE) return `'${value.replace(/'/g, "''")}'`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The quoting style of each secret value in a YAML text. */
+function secretStyles(text: string): Map<string, Scalar['type']> {
+  const styles = new Map<string, Scalar['type']>();
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) return styles;
+  for (const site of configSites(doc.toJS())) {
+    const node = doc.getIn(site.path, true);
+    if (isScalar(node)) styles.set(site.value, node.type);
+  }
+  return styles;
+}
+
+/**
  * Rewrites the secret values of YAML text in place (every other byte kept): masks them, or
  * restores masked ones. Returns the text unchanged when it is not YAML.
  */
-export function rewriteYamlSecrets(text: string, mode: { mask: true } | { restore: SecretBook }): string {
+export function rewriteYamlSecrets(text: string, mode: { mask: true } | { restore: SecretBook; styleOf?: string }): string {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) return text;
-  const edits: Array<{ from: number; to: number; value: string }> = [];
+  // A restored secret takes the quoting it has in the file it came from (a `***` mask had to be quoted).
+  const styles = 'restore' in mode && mode.styleOf !== undefined ? secretStyles(mode.styleOf) : undefined;
+  const edits: Array<{ from: number; to: number; value: string; type: Scalar['type']; path: Path }> = [];
   for (const site of configSites(doc.toJS())) {
     const node = doc.getIn(site.path, true);
     if (!isScalar(node) || !node.range) continue;
     const value = 'mask' in mode ? maskValue(site.kind, site.value) : mode.restore.restore(site.kind, site.value, site.path);
-    if (value !== site.value) edits.push({ from: node.range[0], to: node.range[1], value: JSON.stringify(value) });
+    const type = styles?.get(value) ?? node.type;
+    if (value !== site.value) edits.push({ from: node.range[0], to: node.range[1], value, type, path: site.path });
   }
-  let out = text;
-  for (const e of edits.sort((a, b) => b.from - a.from)) out = out.slice(0, e.from) + e.value + out.slice(e.to);
-  return out;
+  const splice = (keepStyle: boolean) => {
+    let out = text;
+    for (const e of [...edits].sort((a, b) => b.from - a.from)) {
+      out = out.slice(0, e.from) + (keepStyle ? scalarText(e.value, e.type) : JSON.stringify(e.value)) + out.slice(e.to);
+    }
+    return out;
+  };
+  const out = splice(true);
+  // A plain scalar that reads back differently in its context (a flow list, say): quote them all.
+  const check = parseDocument(out);
+  const same = check.errors.length === 0 && edits.every((e) => check.getIn(e.path) === e.value);
+  return same ? out : splice(false);
 }

@@ -1,13 +1,15 @@
 /**
  * Every change to the configuration, from the management API or from the file on disk, goes
  * through one ConfigEditor: one change at a time (a promise queue, so concurrent edits are applied
- * in order and none is lost), validated with the startup schema, written to config.yaml through a
- * temp file + fsync + rename (a crash leaves the old file or the new one, never half of one), and
- * only then swapped into the store.
+ * in order and none is lost), validated with the startup schema, written to config.yaml as a
+ * compare-and-swap (cas-write.ts: temp file + fsync + rename, only if the file still holds the
+ * text the edit started from), and only then swapped into the store. An edit that finds the file
+ * changed under it is redone on the new text (our own write-backs) or refused (management calls:
+ * 409, the caller decides); the operator's text is never written over.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { access, chmod, constants, open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parseDocument, type Document } from 'yaml';
 import type { Logger } from '../observe/logger.js';
@@ -15,14 +17,33 @@ import { describeChange, diffSnapshots } from './diff.js';
 import { ConfigError, parseConfig, type LoadedConfig } from './load.js';
 import { hashSecret, isBcryptHash } from './management-secret.js';
 import type { Config } from './schema.js';
+import { swapIfUnchanged } from './cas-write.js';
 import type { ConfigStore, Snapshot } from './store.js';
 import { mergeLines } from './text-merge.js';
 import { styleOf } from './yaml-edit.js';
 
-/** config.yaml changed on disk to something invalid: an edit based on it would discard the operator's text. */
+/**
+ * config.yaml changed on disk under an edit (or to something invalid): writing the edit would
+ * discard the operator's text, so nothing was written. `precondition`: the caller's If-Match failed.
+ */
 export class ConfigConflict extends Error {
   override readonly name = 'ConfigConflict';
+  constructor(
+    message: string,
+    readonly precondition = false,
+  ) {
+    super(message);
+  }
 }
+
+/** What to do when the file changed between reading it and writing the edit back. */
+type OnConflict = 'redo' | 'refuse';
+
+/** Redo attempts of a write-back that keeps finding the file changed (a writer in a loop). */
+const MAX_REDO = 5;
+
+const changedUnderEdit = (label: string) =>
+  new ConfigConflict(`${label} was changed on disk while this change was being saved; nothing was written. Retry on the current file.`);
 
 /** What an edit works on: a private copy of the document, and the validated config it holds. */
 export interface Draft {
@@ -38,6 +59,12 @@ export class ConfigEditor {
   private tail: Promise<unknown> = Promise.resolve();
   /** Digest of the last file content rejected by reload, so one bad save is logged once. */
   private rejected: string | undefined;
+  /**
+   * Digests of plaintext secrets whose hash was written to the file once. If the operator puts
+   * the same plaintext back (a deploy template), it is checked as plaintext: rewriting the file
+   * on every save of an unchanged secret would race every such save.
+   */
+  private readonly hashedSecrets = new Set<string>();
   /** Names the file in validation messages (`config.yaml:12: ...`). */
   private readonly label: string;
 
@@ -57,20 +84,30 @@ export class ConfigEditor {
 
   /**
    * Applies `change` to a copy of the current document, then validates, writes and swaps.
-   * Throws ConfigError when the result is invalid (nothing written), ConfigConflict, or what
-   * `change` throws. Resolves with the snapshot in force afterwards.
+   * Throws ConfigError when the result is invalid (nothing written), ConfigConflict (the file
+   * changed on disk meanwhile: nothing written), or what `change` throws. Resolves with the
+   * snapshot in force afterwards.
    */
   edit(change: (draft: Draft) => void, origin = 'management'): Promise<Snapshot> {
-    return this.serial(() => this.editNow(change, origin));
+    return this.serial(() => this.editNow(change, origin, 'refuse'));
   }
 
-  /** Replaces the whole file with `text` after validating it (ConfigError when invalid). */
-  replace(text: string, origin = 'management'): Promise<Snapshot> {
+  /**
+   * Replaces the whole file with `text` after validating it (ConfigError when invalid). With
+   * `ifMatch` (a digest from fileDigest), only if the file still is that version (ConfigConflict
+   * with `precondition` otherwise); in any case only if the file did not change during the write.
+   */
+  replace(text: string, origin = 'management', ifMatch?: string): Promise<Snapshot> {
     return this.serial(async () => {
       const loaded = parseConfig(text, this.label);
-      if (text === this.store.current().text) return this.store.current();
-      await this.write(text);
-      return this.apply(loaded, origin);
+      const path = this.store.path;
+      const base = path === undefined ? this.store.current().text : await readText(path);
+      if (ifMatch !== undefined && (base === undefined || digest(base) !== ifMatch)) {
+        throw new ConfigConflict(`${this.label} has changed since that version was read; download it again and reapply the change`, true);
+      }
+      if (base === undefined) throw changedUnderEdit(this.label);
+      if (text !== base && path !== undefined && !(await this.write(base, text))) throw changedUnderEdit(this.label);
+      return text === this.store.current().text ? this.store.current() : this.apply(loaded, origin);
     });
   }
 
@@ -99,33 +136,53 @@ export class ConfigEditor {
     });
   }
 
-  /** Replaces a plaintext `remote-management.secret-key` by its bcrypt hash, in memory and in the file. */
+  /**
+   * Replaces a plaintext `remote-management.secret-key` by its bcrypt hash, in memory and in the
+   * file: once per plaintext value (see hashedSecrets).
+   */
   ensureSecretHashed(): Promise<void> {
     return this.serial(async () => {
       const plain = this.store.current().config['remote-management']['secret-key'];
       if (!plain || isBcryptHash(plain)) return;
+      const seen = digest(plain);
+      if (this.hashedSecrets.has(seen)) return;
       const hashed = await hashSecret(plain);
       try {
-        await this.editNow(({ doc, config }) => {
+        const after = await this.editNow(({ doc, config }) => {
           if (config['remote-management']['secret-key'] === plain) doc.setIn(['remote-management', 'secret-key'], hashed);
-        }, 'secret-hash');
+        }, 'secret-hash', 'redo');
+        // The file may have moved on to another secret meanwhile: that one gets its own turn.
+        if (after.config['remote-management']['secret-key'] !== hashed) return;
+        this.hashedSecrets.add(seen);
         this.log.info('remote-management.secret-key replaced by its bcrypt hash');
       } catch (err) {
-        // A read-only file still works: the plaintext secret is checked as such.
+        // The file keeps changing (its next reload tries again), or is read-only: the plaintext
+        // secret is then checked as such.
+        if (err instanceof ConfigConflict) return void this.log.debug({ err: err.message }, 'secret hash not written yet: config.yaml is changing');
+        this.hashedSecrets.add(seen); // not again for this value on every reload
         this.log.warn({ err: (err as Error).message }, 'could not store the bcrypt hash of remote-management.secret-key');
       }
     });
   }
 
-  private async editNow(change: (draft: Draft) => void, origin: string): Promise<Snapshot> {
-    const current = await this.syncWithDisk();
-    const doc = parseDocument(current.text);
-    change({ doc, config: current.config });
-    const text = render(current.text, doc);
-    if (text === undefined) return current;
-    const loaded = parseConfig(text, this.label);
-    await this.write(text);
-    return this.apply(loaded, origin);
+  /** A digest of config.yaml's text (the management API's ETag), for `replace(..., ifMatch)`. */
+  static fileDigest(text: string): string {
+    return digest(text);
+  }
+
+  private async editNow(change: (draft: Draft) => void, origin: string, onConflict: OnConflict): Promise<Snapshot> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.syncWithDisk();
+      const doc = parseDocument(current.text);
+      change({ doc, config: current.config });
+      const text = render(current.text, doc);
+      if (text === undefined) return current;
+      const loaded = parseConfig(text, this.label);
+      if (await this.write(current.text, text)) return this.apply(loaded, origin);
+      // The file changed under the edit: redo it on the new text, or leave the decision to the caller.
+      this.log.debug({ origin, attempt }, 'config.yaml changed on disk during a write-back; nothing written over it');
+      if (onConflict === 'refuse' || attempt >= MAX_REDO) throw changedUnderEdit(this.label);
+    }
   }
 
   /**
@@ -154,38 +211,25 @@ export class ConfigEditor {
     this.log.info({ origin, generation: next.generation }, `config ${origin === 'file' ? 'reloaded' : 'changed'} (${origin}): ${summary}`);
     // A new plaintext secret (edited file, PUT config.yaml) is hashed right after, as at startup.
     const secret = next.config['remote-management']['secret-key'];
-    if (secret && !isBcryptHash(secret)) void this.ensureSecretHashed();
+    if (secret && !isBcryptHash(secret) && !this.hashedSecrets.has(digest(secret))) void this.ensureSecretHashed();
     return next;
   }
 
-  /** temp file in the same directory (same file system, so rename is atomic) → fsync → rename. */
-  private async write(text: string): Promise<void> {
-    if (this.store.path === undefined) return;
-    // Through a symlink, replace the file it points to and keep the link.
-    const target = await realpath(this.store.path).catch(() => this.store.path!);
-    const dir = dirname(target);
-    const temp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    // Keep the file's permissions: it holds secrets and may be 0600. A read-only file stays as it
-    // is (rename would replace it regardless of its mode, only the directory's mode counts).
-    const mode = await stat(target).then((s) => s.mode & 0o777, () => 0o600);
-    await access(target, constants.W_OK).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
-    try {
-      const file = await open(temp, 'wx', mode);
-      try {
-        await file.writeFile(text, 'utf8');
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await chmod(temp, mode);
-      await rename(temp, target);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
+  /**
+   * Compare-and-swap of the file from `base` to `text`; false when the file no longer held `base`
+   * (nothing written). An operator's in-place save caught in the window is put back, and counts as
+   * a change under the edit too.
+   */
+  private async write(base: string, text: string): Promise<boolean> {
+    const path = this.store.path;
+    if (path === undefined) return true;
+    const outcome = await swapIfUnchanged(path, base, text);
+    if (outcome.kind === 'written') return true;
+    if (outcome.kind === 'clobbered') {
+      const restored = await swapIfUnchanged(path, text, outcome.lost);
+      this.log.warn({ restored: restored.kind === 'written' }, 'config.yaml was saved by someone else during a write-back; their text was put back');
     }
-    await syncDirectory(dir);
+    return false;
   }
 }
 
@@ -195,20 +239,6 @@ async function readText(path: string): Promise<string | undefined> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
-  }
-}
-
-/** fsync the directory so the rename itself survives a power cut (best effort: not every OS allows it). */
-async function syncDirectory(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Windows cannot open directories; the rename is still atomic.
   }
 }
 

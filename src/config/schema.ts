@@ -160,9 +160,13 @@ export const configSchema = z.object({
   'disable-cooling': z.boolean().default(false),
   /** Cooldown after a 5xx or network failure (CLI Proxy API's key); 0 = none. */
   'transient-error-cooldown-seconds': z.number().min(0).default(60),
-  /** Observability: usage records in SQLite (usage-db, default usage.db beside config.yaml). */
+  /** Observability: usage records in SQLite (usage-db, default usage.db beside config.yaml) or PostgreSQL (a postgres:// URL; USAGE_DB_URL wins). */
   'usage-statistics-enabled': z.boolean().default(false),
   'usage-db': z.preprocess(unsetIfEmpty, z.string().optional()),
+  /** Usage records older than this many days are deleted (at start, then hourly); 0 keeps them all. */
+  'usage-retention-days': z.number().min(0).default(0),
+  /** Usage records held in memory while the usage database cannot be written; more are dropped and counted. */
+  'usage-buffer-max-records': z.number().int().min(1).default(100_000),
   /** One file per request under logs-dir (default logs/ beside config.yaml); 0 MB = no size cap. */
   'request-log': z.boolean().default(false),
   'logs-dir': z.preprocess(unsetIfEmpty, z.string().optional()),

@@ -6,6 +6,7 @@
  */
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Usage } from './usage.js';
+import type { UsageStoreStats } from './usage-store.js';
 
 type PromClient = typeof import('prom-client');
 
@@ -51,6 +52,8 @@ export class Metrics {
   private readonly attempts: Histogram;
   private readonly children = new Map<string, Counter.Internal>();
   private openStreams = 0;
+  /** The usage store's figures, read when scraped (set by Observability). */
+  usageStats: () => UsageStoreStats | undefined = () => undefined;
 
   private constructor(
     private readonly prom: PromClient,
@@ -76,6 +79,7 @@ export class Metrics {
     });
     this.ttfc = new prom.Histogram({ name: 'cliproxy_time_to_first_chunk_seconds', help: 'Streams: arrival to the first chunk sent', buckets: DURATION_BUCKETS, registers });
     this.attempts = new prom.Histogram({ name: 'cliproxy_attempts', help: 'Upstream attempts per request', buckets: [1, 2, 3, 4, 5, 8, 13], registers });
+    this.usageStoreMetrics(prom, registers);
     const self = this;
     new prom.Gauge({
       name: 'cliproxy_open_streams',
@@ -95,6 +99,21 @@ export class Metrics {
         for (const [provider, n] of cooling()) this.set({ provider }, n);
       },
     });
+  }
+
+  /** Usage-store series: records waiting for the database, records dropped, database writable. */
+  private usageStoreMetrics(prom: PromClient, registers: Registry[]): void {
+    const self = this;
+    const read = (fn: (s: UsageStoreStats) => number) =>
+      function (this: { reset(): void; inc(value: number): void }) {
+        const stats = self.usageStats();
+        if (!stats) return;
+        this.reset();
+        this.inc(fn(stats));
+      };
+    new prom.Gauge({ name: 'cliproxy_usage_records_buffered', help: 'Usage records waiting in memory for the usage database', registers, collect: read((s) => s.buffered) });
+    new prom.Counter({ name: 'cliproxy_usage_records_dropped_total', help: 'Usage records dropped because the buffer was full while the usage database could not be written', registers, collect: read((s) => s.dropped) });
+    new prom.Gauge({ name: 'cliproxy_usage_store_up', help: '1 while the usage database takes writes, 0 while records are buffered for it', registers, collect: read((s) => (s.up ? 1 : 0)) });
   }
 
   static async create(cooling: CoolingCounter): Promise<Metrics> {

@@ -16,7 +16,7 @@ import { Metrics } from './metrics.js';
 import { RequestLogs } from './request-log.js';
 import { ObservedResponse } from './response.js';
 import { UsageTap } from './usage.js';
-import { UsageStore } from './usage-store.js';
+import { masked, openUsageStore, usageLimits, usageLocation, type UsageStore, type UsageStoreStats } from './usage-store.js';
 
 export interface ObservabilityOptions {
   readonly store: ConfigStore;
@@ -31,6 +31,8 @@ const ENDPOINTS = new Set([
   '/v1/embeddings',
   '/v1/messages',
   '/v1/messages/count_tokens',
+  '/v1/responses',
+  '/backend-api/codex/responses',
   '/v1/models',
   '/healthz',
   '/metrics',
@@ -38,11 +40,12 @@ const ENDPOINTS = new Set([
 ]);
 
 /** Requests that count in usage statistics: those that ask an upstream for tokens. */
-const USAGE_ENDPOINTS = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/messages']);
+const USAGE_ENDPOINTS = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/messages', '/v1/responses', '/backend-api/codex/responses']);
 
 export function endpointOf(path: string): string {
   if (ENDPOINTS.has(path)) return path;
   if (path.startsWith('/v1/models/')) return '/v1/models/{id}';
+  if (path.startsWith('/v1/responses/')) return '/v1/responses/{id}';
   if (path.startsWith('/v0/management')) return '/v0/management';
   return 'other';
 }
@@ -88,6 +91,8 @@ export class Observability {
   private usageStore: UsageStore | undefined;
   private opening: Promise<UsageStore | undefined> | undefined;
   private openingPath: string | undefined;
+  /** Records dropped by usage stores replaced since start (keeps the /metrics counter monotonic). */
+  private droppedBefore = 0;
   private logs: RequestLogs | undefined;
   private closed = false;
 
@@ -101,6 +106,7 @@ export class Observability {
     const { store, balancer } = options;
     const metrics = await Metrics.create(() => coolingByProvider(store.current(), balancer));
     const observe = new Observability(metrics, store, options.log);
+    metrics.usageStats = () => observe.usageStats();
     await observe.configure(store.current());
     store.onSwap((next) => void observe.configure(next));
     return observe;
@@ -110,6 +116,7 @@ export class Observability {
   private async configure(snap: Snapshot): Promise<void> {
     const config = snap.config;
     if (config['usage-statistics-enabled']) await this.usage(snap);
+    this.usageStore?.setLimits(usageLimits(config));
     if (this.logs) {
       const dir = besideConfig(this.store, config['logs-dir'] ?? 'logs');
       if (dir !== this.logs.dir) this.logs = undefined;
@@ -117,28 +124,38 @@ export class Observability {
     }
   }
 
-  /** The usage database of the current config (opened on first use); undefined if it cannot be opened. */
+  /** The usage store of the current config (opened on first use); undefined if it cannot be opened. */
   async usage(snap = this.store.current()): Promise<UsageStore | undefined> {
-    const path = besideConfig(this.store, snap.config['usage-db'] ?? 'usage.db');
-    if (this.usageStore?.path === path) return this.usageStore;
+    const path = usageLocation(snap.config['usage-db'], this.store.path);
+    if (this.usageStore?.source === path) return this.usageStore;
     if (this.opening && this.openingPath === path) return this.opening;
     this.openingPath = path;
     const opening = (this.opening = (async () => {
       try {
-        const next = await UsageStore.open(path, this.log);
+        const next = await openUsageStore(path, { log: this.log, ...usageLimits(snap.config) });
         if (this.closed) {
-          next.close();
+          await next.close();
           return undefined;
         }
-        this.usageStore?.close();
+        const previous = this.usageStore;
         this.usageStore = next;
+        if (previous) {
+          this.droppedBefore += previous.stats().dropped;
+          void previous.close();
+        }
         return next;
       } catch (err) {
-        this.log.error({ err, path }, 'usage statistics: cannot open the database');
+        this.log.error({ err, path: masked(path) }, 'usage statistics: cannot open the database');
         return undefined;
       }
     })());
     return opening;
+  }
+
+  /** The usage store's buffer, for /metrics (undefined while none is open). */
+  usageStats(): UsageStoreStats | undefined {
+    const stats = this.usageStore?.stats();
+    return stats && { ...stats, dropped: stats.dropped + this.droppedBefore };
   }
 
   /** The request-log directory of the current config. */
@@ -161,7 +178,7 @@ export class Observability {
       res.once('close', () => this.finish(ctx));
     }
     // API requests only: management bodies are configuration documents.
-    if (ctx.snap.config['request-log'] && ctx.path.startsWith('/v1/')) this.startRequestLog(ctx, res);
+    if (ctx.snap.config['request-log'] && (ctx.path.startsWith('/v1/') || ctx.path.startsWith('/backend-api/'))) this.startRequestLog(ctx, res);
   }
 
   private startRequestLog(ctx: RequestContext, res: ServerResponse): void {
@@ -235,8 +252,8 @@ export class Observability {
       clientIndex,
       model: info.alias ?? info.model ?? 'unknown',
       upstreamModel: info.upstreamModel ?? '',
-      provider: info.provider ?? '',
-      credential: info.credential ?? -1,
+      provider: info.provider ?? t.lastProvider ?? '',
+      credential: info.credential ?? t.lastCredential ?? -1,
       status,
       failed: status >= 400 || info.stream === 'upstream-error',
       latencyMs: totalMs,
@@ -253,7 +270,7 @@ export class Observability {
   async close(): Promise<void> {
     this.closed = true;
     await this.opening;
-    this.usageStore?.close();
+    await this.usageStore?.close();
     this.metrics.close();
   }
 }

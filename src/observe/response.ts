@@ -18,6 +18,9 @@ export interface Timing {
   committedAt: number;
   /** The gateway's own time up to `committedAt`: elapsed minus upstream wait. */
   overheadMs: number;
+  /** The latest attempt's provider and credential index (usage records of failed requests name them). */
+  lastProvider: string | undefined;
+  lastCredential: number | undefined;
   /** Set only while a request log is being written (request-log: true). */
   onAttempt?: (provider: string, model: string, credential: number, key: string | undefined, outcome: number | string, ms: number) => void;
 }
@@ -25,7 +28,7 @@ export interface Timing {
 export const OVERHEAD_HEADER = 'x-cliproxy-overhead-ms';
 
 export function newTiming(started: number): Timing {
-  return { started, upstreamMs: 0, attempts: 0, committedAt: 0, overheadMs: 0, onAttempt: undefined };
+  return { started, upstreamMs: 0, attempts: 0, committedAt: 0, overheadMs: 0, lastProvider: undefined, lastCredential: undefined, onAttempt: undefined };
 }
 
 /** Stamps the commit time and overhead; returns the header value. */

@@ -6,9 +6,9 @@
  * format when the request carries `anthropic-version` (every Anthropic SDK sends it).
  */
 import { resolvePool } from '../routing/registry.js';
-import type { ModelInfo } from '../translate/anthropic-messages.js';
-import { messageToEvents, streamToClient, toClient, toUpstream } from '../translate/anthropic-openai.js';
-import { estimateInputTokens } from '../translate/anthropic-tokens.js';
+import type { ModelInfo } from '../translate/anthropic/messages.js';
+import { messageToEvents, streamToClient, toClient, toUpstream, unknownFields } from '../translate/anthropic/index.js';
+import { estimateInputTokens } from '../translate/anthropic/tokens.js';
 import { normalizeUsage } from '../observe/usage.js';
 import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
@@ -26,6 +26,18 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 };
 
+/** Unknown top-level fields already reported: each is logged once per process, at debug level. */
+const reportedFields = new Set<string>();
+
+/** Tolerance with a trace: a field a new client release sends is dropped, and the operator can see it. */
+function noteUnknownFields(ctx: RequestContext, json: Record<string, unknown>): void {
+  if (!ctx.rt.log.isLevelEnabled('debug')) return;
+  const fresh = unknownFields(json).slice(0, 20).map((f) => f.slice(0, 64)).filter((f) => !reportedFields.has(f));
+  if (fresh.length === 0 || reportedFields.size > 1000) return;
+  for (const f of fresh) reportedFields.add(f);
+  ctx.rt.log.debug({ fields: fresh, userAgent: ctx.req.headers['user-agent'] }, 'anthropic: unknown request fields dropped');
+}
+
 /** Requests whose errors must be Anthropic-shaped: the Messages API, and any Anthropic SDK call. */
 export function wantsAnthropicErrors(ctx: RequestContext): boolean {
   return ctx.path.startsWith('/v1/messages') || ctx.req.headers['anthropic-version'] !== undefined;
@@ -36,6 +48,7 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   ctx.headers['request-id'] = ctx.requestId;
   const { raw, json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
   ctx.requestLog?.requestBody(raw);
+  noteUnknownFields(ctx, json);
   const pool = resolveRequestModel(ctx, json);
   const model = json.model as string;
   const chat = toUpstream(json, model);
@@ -62,7 +75,7 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   ctx.res.end(messageToEvents(message));
 }
 
-/** POST /v1/messages/count_tokens: the estimate documented in translate/anthropic-tokens.ts. */
+/** POST /v1/messages/count_tokens: the estimate documented in translate/anthropic/tokens.ts. */
 export async function handleCountTokens(ctx: RequestContext): Promise<void> {
   ctx.headers['request-id'] = ctx.requestId;
   const { json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);

@@ -12,6 +12,7 @@ import { sendJson } from './context.js';
 import { handleAnthropicModel, handleAnthropicModels, handleCountTokens, handleMessages, wantsAnthropicErrors } from './anthropic.js';
 import { sendError, toProxyError } from './errors.js';
 import { handleGetModel, handleListModels, handleProxy } from './openai.js';
+import { handleResponses, handleStoredResponse } from './responses.js';
 import { VERSION } from '../version.js';
 import { newTiming } from '../observe/response.js';
 
@@ -30,12 +31,18 @@ const PROXIED: Record<string, string> = {
   '/v1/embeddings': '/embeddings',
 };
 
+const CODEX_RESPONSES = '/backend-api/codex/responses';
+
 const ENDPOINTS = [
   'GET /v1/models',
   'GET /v1/models/{id}',
   ...Object.keys(PROXIED).map((p) => `POST ${p}`),
   'POST /v1/messages',
   'POST /v1/messages/count_tokens',
+  'POST /v1/responses',
+  'GET /v1/responses/{id}',
+  'DELETE /v1/responses/{id}',
+  'GET /v1/responses/{id}/input_items',
   'GET /healthz',
 ];
 
@@ -56,6 +63,11 @@ async function routeV1(ctx: RequestContext): Promise<void> {
     if (req.method !== 'POST') methodNotAllowed(ctx, 'POST');
     return path === '/v1/messages' ? handleMessages(ctx) : handleCountTokens(ctx);
   }
+  if (path === '/v1/responses') {
+    if (req.method !== 'POST') methodNotAllowed(ctx, 'POST');
+    return handleResponses(ctx);
+  }
+  if (path.startsWith('/v1/responses/')) return handleStoredResponse(ctx, path.slice('/v1/responses/'.length));
   // Anthropic SDKs send anthropic-version on every request: they get Anthropic's model format.
   const anthropic = req.headers['anthropic-version'] !== undefined;
   if (path === '/v1/models' || path === '/v1/models/') {
@@ -115,9 +127,17 @@ async function handle(ctx: RequestContext, mounts: readonly Mount[]): Promise<vo
     return;
   }
   if (path.startsWith('/v1/')) return routeV1(ctx);
+  if (path === CODEX_RESPONSES) {
+    // Codex's ChatGPT-login path: the same Responses API, for configs that point there.
+    ctx.info.client = authenticate(ctx.snap, req, ctx.query);
+    if (req.method !== 'POST') methodNotAllowed(ctx, 'POST');
+    return handleResponses(ctx);
+  }
   for (const mount of mounts) if (await mount(ctx)) return;
-  if (path === '/healthz' && req.method === 'GET') return sendJson(ctx, 200, { status: 'ok' });
-  if (path === '/' && req.method === 'GET') return sendJson(ctx, 200, { name: 'cliproxy', version: VERSION, endpoints: ENDPOINTS });
+  // HEAD as GET without a body (node:http drops it): Claude Code sends `HEAD /` before its first request.
+  const get = req.method === 'GET' || req.method === 'HEAD';
+  if (path === '/healthz' && get) return sendJson(ctx, 200, { status: 'ok' });
+  if (path === '/' && get) return sendJson(ctx, 200, { name: 'cliproxy', version: VERSION, endpoints: ENDPOINTS });
   throw new ProxyError(404, 'not_found', `no such endpoint: ${req.method} ${path}`);
 }
 
@@ -126,6 +146,13 @@ function fail(ctx: RequestContext, err: unknown): void {
   const error = toProxyError(err);
   if (!(err instanceof ProxyError)) ctx.rt.log.error({ err, path: ctx.path, requestId: ctx.requestId }, 'unhandled error');
   if (error.attempts !== undefined) ctx.headers['x-cliproxy-attempts'] = String(error.attempts);
+  // An answer an upstream produced (or the last upstream tried, when all failed) names it.
+  if (error.lastTried) {
+    ctx.info.provider ??= error.lastTried.provider;
+    ctx.info.credential ??= error.lastTried.credential;
+    ctx.headers['x-cliproxy-provider'] = error.lastTried.provider;
+    ctx.headers['x-cliproxy-credential'] = String(error.lastTried.credential);
+  }
   // A body we did not read (e.g. 413) must not be parsed as the next request.
   if (!ctx.req.complete) ctx.headers.connection = 'close';
   sendError(ctx.res, error, ctx.headers, wantsAnthropicErrors(ctx) ? 'anthropic' : 'openai');

@@ -14,8 +14,8 @@ export function openaiErrorType(status: number): string {
   return 'invalid_request_error';
 }
 
-export function openaiErrorBody(e: ProxyError): { error: { message: string; type: string; code: string; param: null } } {
-  return { error: { message: e.message, type: e.type ?? openaiErrorType(e.status), code: e.code, param: null } };
+export function openaiErrorBody(e: ProxyError): { error: { message: string; type: string; code: string; param: string | null } } {
+  return { error: { message: e.message, type: e.type ?? openaiErrorType(e.status), code: e.code, param: e.param ?? null } };
 }
 
 /** Anthropic `error.type` for a status (https://docs.anthropic.com/en/api/errors). */
@@ -63,6 +63,17 @@ export function anthropicErrorBody(e: ProxyError): { type: 'error'; error: { typ
 
 /** The wire text of an Anthropic stream `error` event (ends a stream that broke mid-way). */
 export const anthropicErrorEvent = (e: ProxyError): string => `event: error\ndata: ${JSON.stringify(anthropicErrorBody(e))}\n\n`;
+
+/**
+ * The wire text of a Responses `response.failed` event: the response so far, with status failed
+ * and `error: {code, message}` (Codex CLI reads `code`: context_length_exceeded, insufficient_quota
+ * and rate_limit_exceeded change what it does; anything else it retries).
+ */
+export function responsesFailedEvent(e: ProxyError, response: object, sequence: number): string {
+  const message = e instanceof UpstreamReply ? (upstreamMessage(e) ?? e.message) : e.message;
+  const failed = { ...response, status: 'failed', error: { code: e.code, message } };
+  return `event: response.failed\ndata: ${JSON.stringify({ type: 'response.failed', sequence_number: sequence, response: failed })}\n\n`;
+}
 
 export type ErrorShape = 'openai' | 'anthropic';
 

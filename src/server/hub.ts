@@ -32,9 +32,23 @@ export function parseCompletion(committed: CommittedBody): ChatCompletion {
   return completion;
 }
 
-/** A 400/422 that names reasoning_effort: the upstream model has no reasoning setting. */
-function rejectsReasoning(err: unknown): boolean {
-  return err instanceof UpstreamReply && (err.status === 400 || err.status === 422) && err.body.includes('reasoning_effort');
+/**
+ * Adjusts a chat request the upstream refused (400/422) for a parameter it names; false when none
+ * applies. A model without a reasoning setting is asked again without `reasoning_effort`; OpenAI's
+ * reasoning models take `max_completion_tokens` instead of `max_tokens`.
+ */
+function relax(chat: ChatRequest, err: unknown): boolean {
+  if (!(err instanceof UpstreamReply) || (err.status !== 400 && err.status !== 422)) return false;
+  if (chat.reasoning_effort !== undefined && err.body.includes('reasoning_effort')) {
+    delete chat.reasoning_effort;
+    return true;
+  }
+  if (chat.max_tokens !== undefined && err.body.includes('max_completion_tokens')) {
+    chat.max_completion_tokens = chat.max_tokens;
+    delete chat.max_tokens;
+    return true;
+  }
+  return false;
 }
 
 /** Runs the attempt loop for a chat request (serialised once; attempts only rename the model). */
@@ -46,16 +60,16 @@ function runOnce(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: Cli
 }
 
 /**
- * Runs a translated chat request. Coding clients often ask for reasoning: a model without a
- * reasoning setting (a 400/422 naming `reasoning_effort`) is asked again without it rather than
- * failing the request.
+ * Runs a translated chat request. Coding clients often ask for reasoning or an output limit in a
+ * form some models refuse: such a request is asked again in a form they take (see `relax`) rather
+ * than failing.
  */
 export async function runChat(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal): Promise<Committed> {
-  try {
-    return await runOnce(ctx, pool, chat, signal);
-  } catch (err) {
-    if (chat.reasoning_effort === undefined || !rejectsReasoning(err)) throw err;
-    delete chat.reasoning_effort;
-    return runOnce(ctx, pool, chat, signal);
+  for (let retries = 0; ; retries++) {
+    try {
+      return await runOnce(ctx, pool, chat, signal);
+    } catch (err) {
+      if (retries >= 2 || !relax(chat, err)) throw err;
+    }
   }
 }

@@ -10,11 +10,26 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { maskValue } from '../config/mask.js';
 import { logTail } from '../observe/log-tail.js';
+import { credentialFigures, credentialKey, noFigures, type CredentialFigures } from '../observe/usage-credentials.js';
 import { releaseApiUrl } from '../panel/release.js';
 import { ManagementError, type ManagementRequest, type Reply, type Routes } from './management-common.js';
 import { apiCall } from './management-api-call.js';
 
+/**
+ * With a shared usage store (PostgreSQL) the per-key figures are the whole cluster's, read from it
+ * (requests by the key that answered them); otherwise, or if it cannot answer now, this instance's
+ * own per-attempt counts.
+ */
+async function clusterFigures(req: ManagementRequest, now: number): Promise<Map<string, CredentialFigures> | undefined> {
+  if (!req.ctx.snap.config['usage-statistics-enabled']) return undefined;
+  const store = await req.ctx.rt.observe.usage();
+  if (!store?.shared) return undefined;
+  return credentialFigures(store, now).catch(() => undefined);
+}
+
 async function apiKeyUsage(req: ManagementRequest): Promise<Reply> {
+  const now = Date.now();
+  const cluster = await clusterFigures(req, now);
   const snap = req.editor.store.current();
   const baseUrls = new Map(snap.config['openai-compatibility'].map((p) => [p.name, p['base-url']]));
   const out: Record<string, Record<string, unknown>> = {};
@@ -27,7 +42,9 @@ async function apiKeyUsage(req: ManagementRequest): Promise<Reply> {
         seen.add(credential.stateKey);
         // Keyed `base-url|api-key` as CLI Proxy API, with the key masked as GET /openai-compatibility shows it.
         const key = `${baseUrls.get(provider.name) ?? provider.origin + provider.basePath}|${req.reveal ? credential.apiKey : maskValue('key', credential.apiKey)}`;
-        (out[provider.name.toLowerCase()] ??= {})[key] = req.ctx.rt.recent.describe(credential);
+        (out[provider.name.toLowerCase()] ??= {})[key] = cluster
+          ? (cluster.get(credentialKey(provider.name, credential.index)) ?? noFigures(now))
+          : req.ctx.rt.recent.describe(credential, now);
       }
     }
   }

@@ -1,10 +1,8 @@
 /**
  * /v0/management: the client `api-keys` list, the scalar settings, and the whole config (as JSON,
- * masked, and as the config.yaml file). Same conventions as CLI Proxy API's management API.
+ * masked; the file itself is management-config-file.ts). Same conventions as CLI Proxy API's management API.
  */
-import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
-import { maskConfig, maskValue, restoreSecrets, rewriteYamlSecrets, SecretBook } from '../config/mask.js';
+import { maskConfig, maskValue, restoreSecrets, SecretBook } from '../config/mask.js';
 import { configSchema } from '../config/schema.js';
 import { setValue } from '../config/yaml-edit.js';
 import { maskSecret } from '../observe/logger.js';
@@ -134,30 +132,6 @@ async function getConfig(req: ManagementRequest): Promise<Reply> {
   return { json: maskConfig(current(req).config) };
 }
 
-const YAML_TYPE = 'application/yaml; charset=utf-8';
-
-async function getConfigYaml(req: ManagementRequest): Promise<Reply> {
-  const snap = current(req);
-  const path = req.editor.store.path;
-  // The file as it is on disk (it may hold an edit not yet reloaded), else what is running.
-  const onDisk = path === undefined ? undefined : await readFile(path, 'utf8').catch(() => undefined);
-  if (req.reveal) return { text: onDisk ?? snap.text, contentType: YAML_TYPE };
-  // Text that is not YAML cannot be masked: show the running configuration instead.
-  const text = onDisk !== undefined && parseDocument(onDisk).errors.length === 0 ? onDisk : snap.text;
-  return { text: rewriteYamlSecrets(text, { mask: true }), contentType: YAML_TYPE };
-}
-
-async function putConfigYaml(req: ManagementRequest): Promise<Reply> {
-  const text = await req.text();
-  if (text.trim() === '') throw new ManagementError(400, 'invalid YAML: the body is empty');
-  try {
-    await req.editor.replace(rewriteYamlSecrets(text, { restore: new SecretBook(current(req).config) }));
-  } catch (err) {
-    throw asManagementError(err, 422);
-  }
-  return OK;
-}
-
 export const settingsRoutes: Routes = {
   '/api-keys': { GET: getApiKeys, PUT: putApiKeys, PATCH: patchApiKeys, DELETE: deleteApiKey },
   ...Object.fromEntries(
@@ -167,5 +141,4 @@ export const settingsRoutes: Routes = {
     ]),
   ),
   '/config': { GET: getConfig },
-  '/config.yaml': { GET: getConfigYaml, PUT: putConfigYaml },
 };

@@ -63,6 +63,16 @@ function detailsLimit(query: URLSearchParams): number {
 
 const readBody = (ctx: RequestContext) => readBodyText(ctx, IMPORT_LIMIT);
 
+/** A store call; a database that cannot answer (PostgreSQL down or slow) is a 503, not a 500. */
+async function fromStore<T>(ctx: RequestContext, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    ctx.rt.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, requestId: ctx.requestId }, 'usage statistics: database query failed');
+    throw new ManagementError(503, `usage database unavailable: ${(err as Error).message}`);
+  }
+}
+
 async function usageRoute(ctx: RequestContext, store: UsageStore): Promise<void> {
   const { path, req } = ctx;
   const query = ctx.query ?? new URLSearchParams();
@@ -71,9 +81,9 @@ async function usageRoute(ctx: RequestContext, store: UsageStore): Promise<void>
     if (method !== 'GET') throw new ManagementError(405, 'method not allowed', { allow: 'GET' });
     const range = rangeOf(query);
     const details = path === EXPORT ? Infinity : detailsLimit(query);
-    let usage = store.snapshot(range, details);
-    // Several instances on one Redis: every instance's figures, added up.
-    const cluster = ctx.rt.usageShare ? await ctx.rt.usageShare.gather(usage, range, details) : undefined;
+    let usage = await fromStore(ctx, store.snapshot(range, details));
+    // Several instances on one Redis, each with its own store: every instance's figures, added up.
+    const cluster = ctx.rt.usageShare && !store.shared ? await ctx.rt.usageShare.gather(usage, range, details) : undefined;
     if (cluster) usage = cluster.usage;
     if (path === EXPORT) return reply(ctx, 200, { version: 1, exported_at: new Date().toISOString(), usage });
     const stores = cluster ? { stores: cluster.stores, stores_missing: cluster.missing } : {};
@@ -90,8 +100,8 @@ async function usageRoute(ctx: RequestContext, store: UsageStore): Promise<void>
   // Our export ({version, usage}) or a bare snapshot (CLI Proxy API's).
   const snapshot = body !== null && typeof body === 'object' && 'usage' in body ? (body as { usage: unknown }).usage : body;
   if (snapshot === null || typeof snapshot !== 'object' || !('apis' in snapshot)) throw new ManagementError(400, 'invalid body: expected an export ({"version":1,"usage":{...}})');
-  const result = store.import(snapshot);
-  const totals = store.snapshot({}, 0);
+  const result = await fromStore(ctx, store.import(snapshot));
+  const totals = await fromStore(ctx, store.snapshot({}, 0));
   reply(ctx, 200, { ...result, total_requests: totals.total_requests, failed_requests: totals.failure_count });
 }
 

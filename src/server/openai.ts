@@ -13,6 +13,7 @@ import { rejectsStreamOptions, requestStreamUsage, usageFromBody } from '../obse
 import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
 import { openaiErrorBody } from './errors.js';
+import { respond } from './responses.js';
 import { relayStream, type EventMapper } from './sse.js';
 
 function modelEntry(pool: Pool, created: number) {
@@ -102,6 +103,8 @@ function forceMappingMapper(visibleId: string): EventMapper {
 export async function handleProxy(ctx: RequestContext, upstreamPath: string): Promise<void> {
   const { raw, json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
   ctx.requestLog?.requestBody(raw);
+  // CLI Proxy API's rule: a chat completions body with `input` and no `messages` is a Responses request.
+  if (upstreamPath === '/chat/completions' && json.messages === undefined && json.input !== undefined) return respond(ctx, raw, json);
   const required = REQUIRED_ARRAYS[upstreamPath];
   if (required && !Array.isArray(json[required])) {
     throw badRequest(`"${required}" must be an array`, `invalid_${required}`);

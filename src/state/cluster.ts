@@ -3,10 +3,10 @@
  * configuration changes (config-sync.ts) and answer for its usage statistics (usage-share.ts).
  * Without Redis there is nothing to join.
  */
-import { dirname } from 'node:path';
 import type { ConfigEditor } from '../config/persist.js';
 import type { Logger } from '../observe/logger.js';
 import type { Observability } from '../observe/observability.js';
+import { usageLocation } from '../observe/usage-store.js';
 import { redisUrlOf } from './index.js';
 import type { RedisState } from './redis.js';
 import type { SharedState } from './types.js';
@@ -32,7 +32,7 @@ export async function joinCluster(options: ClusterOptions): Promise<ClusterMembe
   const link = (state as RedisState).link;
   new ConfigSync(link, editor, log);
   const store = editor.store;
-  const identity = () => usageStoreIdentity(process.env.USAGE_DB_URL?.trim() || store.current().config['usage-db'], store.path ? dirname(store.path) : process.cwd());
+  const identity = () => usageStoreIdentity(usageLocation(store.current().config['usage-db'], store.path));
   // Only an instance with statistics on has a store to answer from.
   const source = async () => (store.current().config['usage-statistics-enabled'] ? observe.usage() : undefined);
   return { usage: new UsageShare(link, source, identity, log) };

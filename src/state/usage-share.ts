@@ -9,7 +9,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
 import type { Logger } from '../observe/logger.js';
 import type { UsageRange, UsageSnapshot } from '../observe/usage-store.js';
 import type { Bus } from './types.js';
@@ -38,19 +37,18 @@ interface Answer {
   readonly usage?: UsageSnapshot;
 }
 
-/** Names a usage store so that instances sharing one are counted once. */
-export function usageStoreIdentity(usageDb: string | undefined, configDir: string): string {
-  const db = usageDb ?? 'usage.db';
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(db)) {
+/** Names a usage store (its location: a file path or a database URL) so that instances sharing one are counted once. */
+export function usageStoreIdentity(location: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
     // A database server: the same host, port and database whoever connects.
     try {
-      const u = new URL(db);
+      const u = new URL(location);
       return `db:${u.hostname}:${u.port}${u.pathname}`;
     } catch {
-      return `db:${db}`;
+      return 'db:unparsable';
     }
   }
-  return `file:${hostname()}:${resolve(configDir, db)}`;
+  return `file:${hostname()}:${location}`;
 }
 
 export interface ClusterUsage {

@@ -5,8 +5,8 @@
 
 export type ChatContentPart =
   | { type: 'text'; text: string }
-  | { type: 'image_url'; image_url: { url: string } }
-  | { type: 'file'; file: { file_data: string; filename?: string } };
+  | { type: 'image_url'; image_url: { url: string; detail?: string } }
+  | { type: 'file'; file: { file_data?: string; file_id?: string; filename?: string } };
 
 export interface ChatToolCall {
   id: string;
@@ -17,7 +17,7 @@ export interface ChatToolCall {
 export type ChatMessage =
   | { role: 'system'; content: string }
   | { role: 'user'; content: string | ChatContentPart[] }
-  | { role: 'assistant'; content: string | null; tool_calls?: ChatToolCall[] }
+  | { role: 'assistant'; content: string | null; tool_calls?: ChatToolCall[]; reasoning_content?: string }
   | { role: 'tool'; tool_call_id: string; content: string };
 
 export interface ChatTool {
@@ -32,6 +32,8 @@ export interface ChatRequest {
   model: string;
   messages: ChatMessage[];
   max_tokens?: number;
+  /** OpenAI's reasoning models take only this one (hub.ts switches to it when told so). */
+  max_completion_tokens?: number;
   temperature?: number;
   top_p?: number;
   stop?: string[];
@@ -40,15 +42,18 @@ export interface ChatRequest {
   tools?: ChatTool[];
   tool_choice?: ChatToolChoice;
   parallel_tool_calls?: boolean;
-  reasoning_effort?: 'low' | 'medium' | 'high';
-  response_format?: { type: 'json_schema'; json_schema: { name: string; schema: unknown } };
+  /** low, medium, high; OpenAI also takes none, minimal and xhigh. */
+  reasoning_effort?: string;
+  response_format?: { type: 'json_schema'; json_schema: { name: string; schema: unknown; description?: string; strict?: boolean } } | { type: 'json_object' };
   user?: string;
 }
 
 export interface ChatUsage {
   prompt_tokens?: number;
   completion_tokens?: number;
+  total_tokens?: number;
   prompt_tokens_details?: { cached_tokens?: number } | null;
+  completion_tokens_details?: { reasoning_tokens?: number } | null;
 }
 
 /** Reasoning text: DeepSeek and vLLM say `reasoning_content`, OpenRouter and others `reasoning`. */

@@ -8,10 +8,10 @@
  * provider interleaves their fragments, the later calls are buffered until the earlier one's
  * arguments form complete JSON (or the answer ends), so no fragment is lost or misplaced.
  */
-import { ProxyError } from '../errors.js';
-import type { Message } from './anthropic-messages.js';
-import { messageId, stopReason, usageOf } from './anthropic-openai-response.js';
-import type { ChatChunk, ChatChunkToolCall, ChatUsage } from './openai-chat.js';
+import { ProxyError } from '../../errors.js';
+import type { Message } from './messages.js';
+import { messageId, stopReason, usageOf } from './response.js';
+import type { ChatChunk, ChatChunkToolCall, ChatUsage } from '../openai-chat.js';
 
 export interface StreamOptions {
   /** The model id the client asked for. */

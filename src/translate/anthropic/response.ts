@@ -2,9 +2,9 @@
  * OpenAI chat completion → Anthropic message, as pure functions; the helpers here (ids, stop
  * reasons, usage) are shared with the stream adapter so both paths give the same message.
  */
-import { ProxyError } from '../errors.js';
-import type { ContentBlock, Message, StopReason, Usage } from './anthropic-messages.js';
-import type { ChatCompletion, ChatUsage } from './openai-chat.js';
+import { ProxyError } from '../../errors.js';
+import type { ContentBlock, Message, StopReason, Usage } from './messages.js';
+import type { ChatCompletion, ChatUsage } from '../openai-chat.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

@@ -1,0 +1,160 @@
+/**
+ * The OpenAI Responses API (what Codex CLI speaks, and the OpenAI SDK's `responses.*`) on top of the
+ * same routing as /v1/chat/completions: POST /v1/responses (and Codex's /backend-api/codex/responses)
+ * is translated to a chat completion request, run through the attempt loop (pools, failover,
+ * retries), and the answer translated back, streamed or not. Responses are kept (`store`, on by
+ * default as in OpenAI's API) so that `previous_response_id`, GET and DELETE work.
+ */
+import { ProxyError, badRequest } from '../errors.js';
+import { normalizeUsage } from '../observe/usage.js';
+import type { Runtime } from '../runtime.js';
+import { responseId, responseToEvents, streamToResponses, toChat, toResponse, type ResponseObject, type ResponseOptions } from '../translate/responses/index.js';
+import type { Json } from '../translate/responses/types.js';
+import { readJsonBody } from './body.js';
+import { clientSignal, sendJson, type RequestContext } from './context.js';
+import { responsesFailedEvent } from './errors.js';
+import { parseCompletion, runChat } from './hub.js';
+import { resolveRequestModel, routingHeaders } from './openai.js';
+import { ResponseStore } from './responses-store.js';
+import { relayStream } from './sse.js';
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+};
+
+/** Comment-line keep-alive period while the upstream is silent (a reasoning model thinking). */
+const KEEP_ALIVE_MS = 15_000;
+
+/** One store per running gateway (tests run several in one process). */
+const stores = new WeakMap<Runtime, ResponseStore>();
+
+export function responseStore(rt: Runtime): ResponseStore {
+  let store = stores.get(rt);
+  if (!store) stores.set(rt, (store = new ResponseStore()));
+  return store;
+}
+
+/** Stored responses belong to the client key that made them (its digest; '' on an open proxy). */
+function ownerOf(ctx: RequestContext): string {
+  const index = ctx.info.client ?? -1;
+  return index < 0 ? '' : (ctx.snap.clientKeyDigests[index]?.toString('base64') ?? '');
+}
+
+/** The Responses API's answer to an unknown previous_response_id. */
+function previousNotFound(id: string): ProxyError {
+  return new ProxyError(400, 'previous_response_not_found', `Previous response with id '${id}' not found.`, { param: 'previous_response_id' });
+}
+
+function responseNotFound(id: string): ProxyError {
+  return new ProxyError(404, 'not_found', `No response found with id '${id}'.`);
+}
+
+/** The request's own input as items (what a later previous_response_id replays). */
+function inputItems(input: unknown): unknown[] {
+  if (typeof input === 'string') return [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: input }] }];
+  return Array.isArray(input) ? input : [];
+}
+
+/** POST /v1/responses, /backend-api/codex/responses */
+export async function handleResponses(ctx: RequestContext): Promise<void> {
+  const { raw, json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
+  ctx.requestLog?.requestBody(raw);
+  return respond(ctx, raw, json);
+}
+
+/** A Responses request whose body was read (also /v1/chat/completions bodies that carry `input`). */
+export async function respond(ctx: RequestContext, raw: string, json: Json): Promise<void> {
+  const pool = resolveRequestModel(ctx, json);
+  const model = json.model as string;
+  const store = responseStore(ctx.rt);
+  const owner = ownerOf(ctx);
+  const previous = json.previous_response_id;
+  let history: unknown[] = [];
+  if (previous !== undefined && previous !== null) {
+    if (typeof previous !== 'string' || previous === '') throw badRequest('previous_response_id: must be a string', 'invalid_request');
+    const found = store.history(owner, previous);
+    if (!found) throw previousNotFound(previous);
+    history = found;
+  }
+  const { chat, tools } = toChat(json, model, history);
+  const stream = chat.stream === true;
+  const opts: ResponseOptions = {
+    id: responseId(ctx.requestId),
+    model,
+    createdAt: Math.floor(Date.now() / 1000),
+    tools,
+    inputTokens: Math.ceil(raw.length / 4),
+  };
+  const keep = (response: ResponseObject | undefined) => {
+    if (response && json.store !== false) store.put(owner, response, inputItems(json.input), typeof previous === 'string' ? previous : undefined);
+  };
+  const committed = await runChat(ctx, pool, chat, clientSignal(ctx.res));
+  const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
+  if (committed.kind === 'stream') {
+    ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
+    ctx.res.flushHeaders();
+    const mapper = streamToResponses({ ...opts, request: json, failedEvent: responsesFailedEvent, keepAliveMs: KEEP_ALIVE_MS });
+    const tap = ctx.rt.observe.streamTap(ctx, false);
+    const outcome = await relayStream(ctx.res, committed, { mapper, errorEvent: (e) => mapper.fail(e), tap });
+    if (outcome === 'complete') keep(mapper.result());
+    return;
+  }
+  const completion = parseCompletion(committed);
+  ctx.info.usage = normalizeUsage(completion.usage);
+  const response = toResponse(json, completion, opts);
+  keep(response);
+  if (!stream) return sendJson(ctx, 200, response, headers);
+  // Asked for a stream, got a plain answer (the upstream ignores `stream`): send it as events.
+  ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
+  ctx.res.end(responseToEvents(response));
+}
+
+function methodNotAllowed(ctx: RequestContext, allowed: string): never {
+  ctx.headers.allow = allowed;
+  throw new ProxyError(405, 'method_not_allowed', `${ctx.req.method} is not allowed on ${ctx.path}; use ${allowed}`);
+}
+
+/** GET / DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items */
+export function handleStoredResponse(ctx: RequestContext, rest: string): void {
+  const slash = rest.indexOf('/');
+  const id = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
+  const store = responseStore(ctx.rt);
+  const owner = ownerOf(ctx);
+  if (slash >= 0) {
+    if (rest.slice(slash) !== '/input_items') throw new ProxyError(404, 'not_found', `no such endpoint: ${ctx.req.method} ${ctx.path}`);
+    if (ctx.req.method !== 'GET') methodNotAllowed(ctx, 'GET');
+    const items = store.inputItems(owner, id);
+    if (!items) throw responseNotFound(id);
+    return sendJson(ctx, 200, inputItemsPage(items, id, ctx.query));
+  }
+  if (ctx.req.method === 'GET') {
+    const response = store.get(owner, id);
+    if (!response) throw responseNotFound(id);
+    return sendJson(ctx, 200, response);
+  }
+  if (ctx.req.method === 'DELETE') {
+    if (!store.delete(owner, id)) throw responseNotFound(id);
+    return sendJson(ctx, 200, { id, object: 'response', deleted: true });
+  }
+  methodNotAllowed(ctx, 'GET, DELETE');
+}
+
+/**
+ * A page of the items a response was given (its conversation before it, then its own input), as
+ * OpenAI lists them: newest first unless `order=asc`, `limit` (1-100, default 20), `after` an id.
+ * Items without an id (clients need not send one) get a stable one from their position.
+ */
+function inputItemsPage(items: readonly unknown[], responseId: string, query: URLSearchParams | undefined) {
+  let data = items.map((item, i) => {
+    const value = (typeof item === 'object' && item !== null ? item : { type: 'message', role: 'user', content: String(item) }) as Json;
+    return typeof value.id === 'string' ? value : { id: `item_${responseId.slice(5)}_${i}`, ...value };
+  });
+  if (query?.get('order') !== 'asc') data.reverse();
+  const after = query?.get('after');
+  if (after) data = data.slice(data.findIndex((item) => item.id === after) + 1);
+  const limit = Math.min(100, Math.max(1, Number(query?.get('limit')) || 20));
+  const page = data.slice(0, limit);
+  return { object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: data.length > limit };
+}

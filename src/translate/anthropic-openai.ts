@@ -1,8 +1,0 @@
-/**
- * Anthropic Messages ⇄ OpenAI Chat Completions, the adapter pair `translate/<client>-<upstream>`:
- * request going up, answer coming back, and the stream transformer. Pure functions; the handler in
- * server/anthropic.ts wires them to the attempt loop and the SSE relay.
- */
-export { reasoningEffort, toUpstream } from './anthropic-openai-request.js';
-export { messageId, parseArguments, stopReason, toClient, usageOf, type ClientOptions } from './anthropic-openai-response.js';
-export { messageToEvents, streamToClient, type AnthropicStream, type StreamOptions } from './anthropic-openai-stream.js';
