@@ -15,7 +15,7 @@ import { exitOnSignals } from './shutdown.js';
 import { VERSION } from './version.js';
 import { ConfigEditor } from './config/persist.js';
 import { ConfigStore } from './config/store.js';
-import { isWorker, parseWorkersFlag, runPrimary, workerCount, WORKER_RESTARTED, WORKER_SLOT } from './workers.js';
+import { isWorker, onDrainRequest, parseWorkersFlag, runPrimary, workerCount, WORKER_RESTARTED, WORKER_SLOT } from './workers.js';
 
 const HELP = `cliproxy ${VERSION}: an OpenAI-compatible gateway for openai-compatibility providers
 
@@ -105,6 +105,8 @@ async function main(): Promise<void> {
   if (!isWorker() || (process.env[WORKER_SLOT] === '0' && !process.env[WORKER_RESTARTED])) printBanner(gateway, configPath, loaded.unusedKeys);
 
   exitOnSignals({ log: logger, drain: (capMs) => gateway.close(capMs), capMs: DRAIN_MS });
+  // gateway.close() is idempotent: a signal and the primary's request may both arrive.
+  if (isWorker()) onDrainRequest(() => void gateway.close(DRAIN_MS).then(() => process.exit(0), () => process.exit(1)));
 }
 
 main().catch((err: unknown) => {

@@ -14,6 +14,19 @@ import type { Logger } from './observe/logger.js';
 /** Set in a worker's environment: its slot (0-based), and whether it replaces a dead one. */
 export const WORKER_SLOT = 'CLIPROXY_WORKER_SLOT';
 export const WORKER_RESTARTED = 'CLIPROXY_WORKER_RESTARTED';
+/**
+ * The primary asks its workers to drain by message, not by signal: a terminal's Ctrl-C (or a
+ * supervisor signalling the whole process group) already delivers the signal to every worker,
+ * and a second signal means "exit now".
+ */
+const DRAIN_MESSAGE = 'cliproxy:drain';
+
+/** In a worker: runs `drain` when the primary asks for it. */
+export function onDrainRequest(drain: () => void): void {
+  process.on('message', (message) => {
+    if (message === DRAIN_MESSAGE) drain();
+  });
+}
 
 /** A run of this long counts as healthy: the restart delay starts over. */
 const HEALTHY_MS = 10_000;
@@ -65,7 +78,7 @@ export function runPrimary(count: number, log: Logger): void {
       if (!restarted && !entry.listening) {
         log.error({ worker: slot, code, signal }, 'worker exited before it could listen; stopping');
         stopping = true;
-        for (const other of slots.values()) if (other !== entry) other.worker.process.kill('SIGTERM');
+        for (const other of slots.values()) if (other !== entry && other.worker.isConnected()) other.worker.send(DRAIN_MESSAGE);
         process.exitCode = code || 1;
         slots.delete(slot);
         if (slots.size === 0) process.exit(process.exitCode);
@@ -89,8 +102,7 @@ export function runPrimary(count: number, log: Logger): void {
     stopping = true;
     log.info({ signal, workers: slots.size }, 'shutting down: every worker drains its requests in flight');
     if (slots.size === 0) process.exit(0);
-    // Ask for the drain by signal: the workers' own handler closes their gateway.
-    for (const { worker } of slots.values()) worker.process.kill('SIGTERM');
+    for (const { worker } of slots.values()) if (worker.isConnected()) worker.send(DRAIN_MESSAGE);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -45,6 +45,8 @@ async function startWorkers(t: TestContext, up: MockUpstream, extra: Record<stri
   const child = spawn(process.execPath, [CLI, '--config', join(dir, 'config.yaml'), '--port', '0', '--host', '127.0.0.1', '--workers', '2'], {
     cwd: dir,
     env: { ...process.env, NODE_NO_WARNINGS: '1', REDIS_URL: '' },
+    // Its own process group, as under a terminal: a signal can go to the primary and workers at once.
+    detached: true,
   });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -108,7 +110,7 @@ test('two workers serve one port; a killed worker is replaced; SIGTERM drains bo
   assert.equal(await primary.exit, 0);
 });
 
-test('with redis-url, workers share state: a 429 on one cools the key for both', async (t) => {
+test('with redis-url, workers share state (a 429 on one cools the key for both); Ctrl-C drains', async (t) => {
   await redis.flush();
   const up = await mockUpstream(() => undefined);
   t.after(() => up.close());
@@ -132,6 +134,16 @@ test('with redis-url, workers share state: a 429 on one cools the key for both',
   }
   const key0 = up.requests.filter((r) => r.headers.authorization === `Bearer ${KEYS[0]}`).length;
   assert.equal(key0, 1, 'only the first request tried the key that answered 429');
-  primary.child.kill('SIGTERM');
+  // Ctrl-C in a terminal: SIGINT reaches the primary and every worker; still one drain, not two signals.
+  up.handler = async (_req, res, r) => {
+    await sleep(800);
+    const body = JSON.stringify(completion('slow', r.json?.model));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const slow = Array.from({ length: 4 }, () => post(`${primary.url}/v1/chat/completions`, chatBody('m'), { connection: 'close' }));
+  await sleep(300);
+  process.kill(-primary.child.pid!, 'SIGINT');
+  assert.deepEqual(await Promise.all(slow.map(async (p) => (await p).status)), [200, 200, 200, 200]);
   assert.equal(await primary.exit, 0);
 });
