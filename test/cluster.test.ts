@@ -77,7 +77,8 @@ const cooldownsOf = async (proxy: TestProxy, credential: string) => {
   return (res.json.credentials as Array<{ id: string; cooldowns: Array<{ model: string }> }>).find((c) => c.id === credential)!.cooldowns;
 };
 
-describe('three instances, one Redis', () => {
+// A hang (e.g. a request nobody answers) fails the test instead of stalling the suite.
+describe('three instances, one Redis', { timeout: 90_000 }, () => {
   test('a 429 seen by one instance cools the key on all of them', async (t) => {
     const up = await upstream(t);
     const [a, b, c] = await cluster(t, up, { strategy: 'fill-first' });

@@ -45,7 +45,7 @@ function pool() {
 }
 
 for (const kind of ['memory', 'redis'] as const) {
-  describe(`SharedState contract: ${kind}`, () => {
+  describe(`SharedState contract: ${kind}`, { timeout: 60_000 }, () => {
     beforeEach(() => redis.flush());
     after(closeAll);
 
@@ -111,7 +111,7 @@ for (const kind of ['memory', 'redis'] as const) {
   });
 }
 
-describe('redis backend: two instances on one Redis', () => {
+describe('redis backend: two instances on one Redis', { timeout: 60_000 }, () => {
   beforeEach(() => redis.flush());
   after(closeAll);
 

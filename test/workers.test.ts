@@ -78,7 +78,7 @@ const ok = (up: MockUpstream) => {
   };
 };
 
-test('two workers serve one port; a killed worker is replaced; SIGTERM drains both and exits 0', async (t) => {
+test('two workers serve one port; a killed worker is replaced; SIGTERM drains both and exits 0', { timeout: 120_000 }, async (t) => {
   const up = await mockUpstream(() => undefined);
   ok(up);
   t.after(() => up.close());
@@ -110,7 +110,7 @@ test('two workers serve one port; a killed worker is replaced; SIGTERM drains bo
   assert.equal(await primary.exit, 0);
 });
 
-test('with redis-url, workers share state (a 429 on one cools the key for both); Ctrl-C drains', async (t) => {
+test('with redis-url, workers share state (a 429 on one cools the key for both); Ctrl-C drains', { timeout: 120_000 }, async (t) => {
   await redis.flush();
   const up = await mockUpstream(() => undefined);
   t.after(() => up.close());

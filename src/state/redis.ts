@@ -181,8 +181,10 @@ export class RedisState extends MemoryState {
     this.link.client.incrby(KEYS.cursor(scope), BLOCK).then(
       (end) => {
         p.fetching = false;
-        if (p.next >= p.end) [p.next, p.end] = [end - BLOCK, end];
-        else p.spare = [end - BLOCK, end];
+        // Positions this instance already handed out while waiting (first picks) are not reused.
+        const start = p.last >= end - BLOCK && p.last < end ? p.last + 1 : end - BLOCK;
+        if (p.next >= p.end) [p.next, p.end] = [start, end];
+        else p.spare = [start, end];
       },
       () => (p.fetching = false),
     );
