@@ -92,6 +92,12 @@ async function main(): Promise<void> {
     process.stdout.write(`cliproxy ${VERSION}: starting ${workers} workers on port ${port ?? loaded.config.port}${loaded.config['redis-url'] || process.env.REDIS_URL ? ' (state shared through redis)' : ' (no redis-url: each worker keeps its own state)'}\n`);
     return runPrimary(workers, logger);
   }
+  // A worker listens for the primary's drain request from the start: one still starting just exits.
+  let started: Gateway | undefined;
+  if (isWorker()) {
+    // gateway.close() is idempotent: a signal and the primary's request may both arrive.
+    onDrainRequest(() => (started ? void started.close(DRAIN_MS).then(() => process.exit(0), () => process.exit(1)) : process.exit(0)));
+  }
   let gateway: Gateway;
   try {
     gateway = await startGateway({ configPath, loaded, port, host: values.host, logger });
@@ -105,8 +111,7 @@ async function main(): Promise<void> {
   if (!isWorker() || (process.env[WORKER_SLOT] === '0' && !process.env[WORKER_RESTARTED])) printBanner(gateway, configPath, loaded.unusedKeys);
 
   exitOnSignals({ log: logger, drain: (capMs) => gateway.close(capMs), capMs: DRAIN_MS });
-  // gateway.close() is idempotent: a signal and the primary's request may both arrive.
-  if (isWorker()) onDrainRequest(() => void gateway.close(DRAIN_MS).then(() => process.exit(0), () => process.exit(1)));
+  started = gateway;
 }
 
 main().catch((err: unknown) => {
