@@ -18,6 +18,6 @@ export function printBanner(gateway: Gateway, configPath: string, unusedKeys: re
   if (snap.config['api-keys'].length === 0) {
     lines.push('WARNING: NO API-KEYS CONFIGURED: THE PROXY IS OPEN TO ANYONE WHO CAN REACH IT');
   }
-  if (unusedKeys.length > 0) lines.push(`not used by cliproxy (accepted for CLI Proxy API compatibility): ${unusedKeys.join(', ')}`);
+  if (unusedKeys.length > 0) lines.push(`not used by cliproxy (accepted for CLI Proxy API compatibility; README "Not supported" says why): ${unusedKeys.join(', ')}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -11,9 +11,12 @@ import type { Candidate } from './routing/balancer.js';
 import type { Credential, Pool, Target } from './routing/registry.js';
 import type { Runtime } from './runtime.js';
 import type { ClientSignal } from './server/context.js';
-import { classifyStatus, describeNetworkError, type Classified } from './upstream/faults.js';
+import { classifyUpstream, describeNetworkError, type Classified } from './upstream/faults.js';
 import { forward, readBody, type UpstreamResponse } from './upstream/forward.js';
 import { maskSecret } from './observe/logger.js';
+import { probeEvent } from './upstream/conversion.js';
+import { canServe, committedAsChat, routeFor, type NativePlan, type Route } from './upstream/route.js';
+import { shapeBody, type RequestFacts } from './routing/shape.js';
 
 export interface ExecutePlan {
   readonly pool: Pool;
@@ -28,6 +31,15 @@ export interface ExecutePlan {
   readonly sessionKey?: string;
   /** Where upstream wait and attempts are added up (the request's timing, for metrics and the overhead header). */
   readonly timing?: AttemptSink;
+  /**
+   * The client's own request, for upstreams that speak the client's API (Claude Code → a
+   * claude-api-key upstream): sent as is but for `model`, and the answer relayed as is.
+   */
+  readonly native?: NativePlan;
+  /** The chat request `body` serialises, if the caller has it parsed (saves a parse per translated attempt). */
+  readonly chat?: Record<string, unknown>;
+  /** The client's model, API and headers: payload rules, thinking suffix, `$` headers. */
+  readonly request?: RequestFacts;
 }
 
 /** Time waiting on upstreams, so that the gateway's own time (overhead) can be told apart. */
@@ -47,6 +59,8 @@ interface CommittedBase {
   readonly target: Target;
   readonly credential: Credential;
   readonly attempts: number;
+  /** True when this is the upstream's answer in `plan.native.format`, not chat. */
+  readonly native?: boolean;
 }
 
 /** A complete non-stream answer. */
@@ -72,7 +86,10 @@ type AttemptResult =
   | { readonly ok: false; readonly error: ProxyError; readonly classified: Classified };
 
 const ERROR_BODY_LIMIT = 256 * 1024;
-const RELAYED_ERROR_HEADERS = ['retry-after', 'x-request-id', 'x-ratelimit-reset-requests', 'x-ratelimit-reset-tokens'];
+const RELAYED_ERROR_HEADERS = [
+  'retry-after', 'x-request-id', 'x-ratelimit-reset-requests', 'x-ratelimit-reset-tokens',
+  'request-id', 'anthropic-ratelimit-requests-reset', 'anthropic-ratelimit-tokens-reset',
+];
 
 function relayedHeaders(headers: UpstreamResponse['headers']): Record<string, string> {
   const out: Record<string, string> = {};
@@ -99,35 +116,32 @@ const transientFailure = (status: number, code: string, message: string): Attemp
   classified: { fault: { kind: 'transient' }, retryable: true },
 });
 
-/** Reads a stream up to its first data event; fails like an HTTP error if the event is an error. */
+/**
+ * Reads a stream up to its first meaningful event (past Anthropic's message_start and Responses'
+ * response.created); fails like an HTTP error if that event is an error.
+ */
 async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedBase, 'status' | 'headers'>, providerName: string): Promise<AttemptResult> {
   const iterator = (response.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const format = base.target.provider.format;
   const prelude: Buffer[] = [];
-  let firstData: string | undefined;
+  let verdict: ReturnType<typeof probeEvent> = 'wait';
   const parser = createParser({
     onEvent: (event) => {
-      if (firstData === undefined && event.data !== '') firstData = event.data;
+      if (verdict === 'wait' && event.data !== '') verdict = probeEvent(format, event.data);
     },
   });
   const decoder = new TextDecoder();
-  while (firstData === undefined) {
+  while (verdict === 'wait') {
     const next = await iterator.next();
     if (next.done) return transientFailure(502, 'upstream_empty_stream', `upstream ${providerName} ended the stream before its first event`);
     prelude.push(next.value);
     parser.feed(decoder.decode(next.value, { stream: true }));
   }
-  // Some providers answer 200 and put the error in the first event.
-  if (firstData.startsWith('{"error"') || /^\{\s*"error"\s*:/.test(firstData)) {
+  if (verdict !== 'commit') {
+    // Some providers answer 200 and put the error in the first event.
     response.body.destroy();
-    const body = Buffer.from(firstData);
-    let status = 502;
-    try {
-      const code = (JSON.parse(firstData) as { error?: { code?: unknown } }).error?.code;
-      if (typeof code === 'number' && code >= 400 && code <= 599) status = code;
-    } catch {
-      /* keep 502 */
-    }
-    return { ok: false, error: new UpstreamReply(status, body, 'application/json'), classified: classifyStatus(status, body) };
+    const { status, body } = verdict as { status: number; body: Buffer };
+    return { ok: false, error: new UpstreamReply(status, body, 'application/json'), classified: classifyUpstream(base.target.provider, status, body) };
   }
   return {
     ok: true,
@@ -145,7 +159,8 @@ async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedB
 
 async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Candidate, attempts: number): Promise<AttemptResult> {
   const { target, credential } = cand;
-  const requestBody = plan.body(target);
+  const route: Route = routeFor(plan, target, (body, path) => shapeBody(snap, target, path, body, plan.request));
+  const requestBody = route.body;
   const started = performance.now(); // upstream wait starts here (building the body is our own time)
   const providerName = target.provider.name;
   let response: UpstreamResponse;
@@ -154,9 +169,11 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
       dispatcher: rt.dispatchers.get(credential.proxyUrl, snap.timeoutsMs.connect),
       target,
       credential,
-      path: plan.path,
+      path: route.path,
+      headers: route.headers,
       body: requestBody,
       stream: plan.stream,
+      clientHeaders: plan.request?.headers,
       signal: plan.signal,
       firstByteMs: snap.timeoutsMs.firstByte,
       idleMs: snap.timeoutsMs.idle,
@@ -167,7 +184,7 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
     endAttempt(rt, plan, cand, reason, started);
     return transientFailure(timeout ? 504 : 502, timeout ? 'upstream_timeout' : 'upstream_unreachable', `upstream ${providerName}: ${reason}`);
   }
-  const base = { target, credential, attempts };
+  const base = { target, credential, attempts, native: route.native };
   try {
     const status = response.statusCode;
     if (status >= 400) {
@@ -175,19 +192,20 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
       endAttempt(rt, plan, cand, status, started);
       const contentType = response.headers['content-type'];
       const reply = new UpstreamReply(status, body, typeof contentType === 'string' ? contentType : undefined, relayedHeaders(response.headers));
-      return { ok: false, error: reply, classified: classifyStatus(status, body, response.headers['retry-after']) };
+      return { ok: false, error: reply, classified: classifyUpstream(target.provider, status, body, response.headers['retry-after'], response.headers) };
     }
     if (plan.stream && isEventStream(response.headers)) {
       const result = await bootstrapStream(response, base, providerName);
       endAttempt(rt, plan, cand, result.ok ? status : result.error.status, started);
-      return result;
+      return result.ok && route.convert ? { ok: true, committed: committedAsChat(route.convert, result.committed, target) } : result;
     }
     const body = await readBody(response.body);
     endAttempt(rt, plan, cand, status, started);
     if (isJson(response.headers) && !isCompleteJson(body)) {
       return transientFailure(502, 'upstream_invalid_response', `upstream ${providerName} returned an incomplete or invalid JSON body (${body.length} bytes)`);
     }
-    return { ok: true, committed: { ...base, kind: 'body', status, headers: response.headers, body } };
+    const committed: CommittedBody = { ...base, kind: 'body', status, headers: response.headers, body };
+    return { ok: true, committed: route.convert ? committedAsChat(route.convert, committed, target) : committed };
   } catch (err) {
     response.body.destroy();
     if (plan.signal.aborted) throw new ClientGone();
@@ -264,19 +282,47 @@ function cooldownError(pool: Pool, releaseAt: number, now: number): ProxyError {
  * show the client (the last upstream error as it was sent, or a gateway error).
  */
 export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): Promise<Committed> {
+  // streaming.bootstrap-retries: a stream that failed before its first byte is run again whole.
+  const retries = plan.stream ? Math.max(0, snap.config.streaming?.['bootstrap-retries'] ?? 0) : 0;
+  let attempts = 0;
+  for (let run = 0; ; run++) {
+    try {
+      return await executeRounds(rt, snap, plan, attempts);
+    } catch (err) {
+      if (run >= retries || !(err instanceof ProxyError) || err instanceof ClientGone || !bootstrapEligible(err.status)) throw err;
+      attempts = err.attempts ?? attempts;
+      rt.log.debug({ pool: plan.pool.id, status: err.status, retry: run + 1 }, 'stream failed before its first byte: bootstrap retry');
+    }
+  }
+}
+
+/** CLI Proxy API retries a stream's bootstrap after auth, timeout, rate-limit and server errors. */
+const bootstrapEligible = (status: number) => status === 401 || status === 402 || status === 403 || status === 408 || status === 429 || status >= 500;
+
+async function executeRounds(rt: Runtime, snap: Snapshot, plan: ExecutePlan, attemptsBefore: number): Promise<Committed> {
   const config = snap.config;
-  const rounds = 1 + config['request-retry'];
+  // Each credential takes part in as many extra rounds as its own request-retry (key, provider, global).
+  const retriesOf = (c: Credential) => c.requestRetry ?? config['request-retry'];
+  let maxRetry = 0;
+  for (const t of plan.pool.members) for (const c of t.provider.credentials) maxRetry = Math.max(maxRetry, retriesOf(c));
+  const rounds = 1 + maxRetry;
   const perRound = config['max-retry-credentials'] || Infinity;
   const maxWaitMs = config['max-retry-interval'] * 1000;
   const roundOptions = { strategy: config.routing.strategy, sessionKey: plan.sessionKey };
   const transientCooldownMs = config['transient-error-cooldown-seconds'] * 1000;
-  let attempts = 0;
+  let attempts = attemptsBefore;
   let lastError: ProxyError | undefined;
   let lastTried: Candidate | undefined;
   for (let round = 0; round < rounds; round++) {
     let triedThisRound = 0;
     let retryable = false;
+    let skipped = 0;
     for (const cand of rt.balancer.round(plan.pool, roundOptions)) {
+      if (!canServe(plan, cand.target)) continue;
+      if (retriesOf(cand.credential) < round) {
+        skipped++;
+        continue;
+      }
       if (triedThisRound >= perRound) break;
       triedThisRound++;
       attempts++;
@@ -290,14 +336,19 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
       }
       lastError = result.error;
       rt.recent.record(cand.credential, false);
-      if (!result.classified.fault) throw withAttempts(result.error, attempts, lastTried);
-      rt.balancer.recordFailure(cand.target, cand.credential, result.classified.fault, {
-        status: result.error instanceof UpstreamReply ? result.error.status : undefined,
-        message: result.error instanceof UpstreamReply ? `upstream answered ${result.error.status} (${result.classified.fault.kind})` : result.error.message,
-        transientCooldownMs,
-      });
+      const { fault, action } = result.classified;
+      if (fault) {
+        rt.balancer.recordFailure(cand.target, cand.credential, fault, {
+          status: result.error instanceof UpstreamReply ? result.error.status : undefined,
+          message: result.error instanceof UpstreamReply ? `upstream answered ${result.error.status} (${fault.kind})` : result.error.message,
+          transientCooldownMs,
+        });
+      }
+      if ((action ?? (fault ? 'continue' : 'stop')) === 'stop') throw withAttempts(result.error, attempts, lastTried);
       retryable ||= result.classified.retryable;
     }
+    // No credential takes part in this many rounds (their request-retry is lower): done.
+    if (triedThisRound === 0 && skipped > 0 && lastError) throw withAttempts(lastError, attempts, lastTried);
     const now = Date.now();
     const release = rt.balancer.soonestRelease(plan.pool, now);
     if (triedThisRound === 0 && lastError === undefined && release === undefined) break; // nothing configured
@@ -320,6 +371,9 @@ export async function execute(rt: Runtime, snap: Snapshot, plan: ExecutePlan): P
     if (plan.timing) plan.timing.upstreamMs += performance.now() - sleptAt;
   }
   if (lastError) throw withAttempts(lastError, attempts, lastTried);
+  if (!plan.pool.members.some((t) => canServe(plan, t))) {
+    throw new ProxyError(400, 'unsupported_endpoint', `model ${plan.pool.id} is served only by upstreams that have no ${plan.path} endpoint`);
+  }
   const release = rt.balancer.soonestRelease(plan.pool);
   if (release !== undefined) throw cooldownError(plan.pool, release, Date.now());
   throw new ProxyError(503, 'no_upstream', `no upstream available for model ${plan.pool.id}`);

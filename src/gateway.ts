@@ -10,6 +10,7 @@ import { ConfigStore } from './config/store.js';
 import { watchConfig } from './config/watch.js';
 import { createLogger, type Logger } from './observe/logger.js';
 import { Balancer } from './routing/balancer.js';
+import { ModelDiscovery } from './routing/discovery.js';
 import type { Runtime } from './runtime.js';
 import { createRequestListener } from './server/app.js';
 import { answerClientError } from './server/client-error.js';
@@ -78,6 +79,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     dispatchers.retain(proxies, next.timeoutsMs.connect);
     log.level = next.config.debug ? 'debug' : (process.env.LOG_LEVEL ?? 'info');
   });
+  // Providers without a model list get theirs from GET <base-url>/models before the server listens.
+  const discovery = new ModelDiscovery(store, dispatchers, log);
+  await discovery.start();
   const editor = new ConfigEditor(store, log);
   // A plaintext management secret is replaced by its bcrypt hash before anything is served.
   await editor.ensureSecretHashed();
@@ -126,6 +130,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   async function close(graceMs = 10_000): Promise<void> {
     closing ??= (async () => {
       watcher?.close();
+      discovery.close();
       // Management and metrics are mounts of this same listener: they drain with it.
       await drain.drain(server, graceMs);
       await dispatchers.close();

@@ -126,7 +126,10 @@ test("CLI Proxy API's own keys are accepted and listed once as not used; an open
   const r = run(['--config', file, '--host', '127.0.0.1'], dir);
   t.after(() => void r.child.kill('SIGKILL'));
   await waitFor(() => /listening on/.test(r.stdout()));
-  assert.match(r.stdout(), /not used by cliproxy.*auth-dir, gemini-api-key, claude-api-key/);
+  assert.match(r.stdout(), /not used by cliproxy.*auth-dir/);
+  // The native key lists are read (a gemini key without models serves the Gemini catalog).
+  assert.doesNotMatch(r.stdout(), /not used by cliproxy.*(gemini-api-key|claude-api-key)/);
+  assert.match(r.stdout(), /gemini-2\.5-pro +-> +gemini-api-key\[0\]:gemini-2\.5-pro/);
   assert.doesNotMatch(r.stdout(), /not used by cliproxy.*usage-statistics-enabled/); // cliproxy reads it (usage statistics)
   assert.match(r.stdout(), /NO API-KEYS CONFIGURED/);
   r.child.kill('SIGTERM');

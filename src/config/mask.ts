@@ -6,6 +6,7 @@
 import { isScalar, parseDocument, Scalar, stringify } from 'yaml';
 import { maskProxyUrl, maskSecret } from '../observe/logger.js';
 import { formatPath } from './load.js';
+import { NATIVE_KEYS } from './schema.js';
 
 export type SecretKind = 'key' | 'proxy' | 'hash';
 type Path = Array<string | number>;
@@ -72,6 +73,18 @@ function providerSites(sites: SecretSite[], provider: unknown, at: Path): void {
   }
 }
 
+/** Where a claude-api-key / gemini-api-key / codex-api-key entry holds secrets. */
+function nativeKeySites(sites: SecretSite[], entry: unknown, at: Path): void {
+  if (!isObject(entry)) return;
+  collect(sites, [...at, 'api-key'], 'key', entry['api-key']);
+  collect(sites, [...at, 'proxy-url'], 'proxy', entry['proxy-url']);
+  if (isObject(entry.headers)) {
+    for (const [name, value] of Object.entries(entry.headers)) {
+      if (SECRET_HEADER.test(name)) collect(sites, [...at, 'headers', name], 'key', value);
+    }
+  }
+}
+
 /** Where a whole config (file data or parsed Config) holds secrets. */
 function configSites(root: unknown): SecretSite[] {
   const sites: SecretSite[] = [];
@@ -81,6 +94,7 @@ function configSites(root: unknown): SecretSite[] {
   const management = root['remote-management'];
   if (isObject(management)) collect(sites, ['remote-management', 'secret-key'], 'hash', management['secret-key']);
   asArray(root['openai-compatibility']).forEach((p, i) => providerSites(sites, p, ['openai-compatibility', i]));
+  for (const key of NATIVE_KEYS) asArray(root[key]).forEach((entry, i) => nativeKeySites(sites, entry, [key, i]));
   return sites;
 }
 
@@ -126,6 +140,11 @@ export function maskConfig<T>(config: T, reveal = false): T {
 /** Masks the secrets of a list of providers (GET openai-compatibility). */
 export function maskProviders<T>(providers: readonly T[], reveal = false): T[] {
   return maskConfig({ 'openai-compatibility': [...providers] }, reveal)['openai-compatibility'];
+}
+
+/** Masks the secrets of one native key list (GET claude-api-key etc.). */
+export function maskNativeKeys<T>(key: (typeof NATIVE_KEYS)[number], entries: readonly T[], reveal = false): T[] {
+  return (maskConfig({ [key]: [...entries] }, reveal) as Record<string, T[]>)[key]!;
 }
 
 /** A copy of request data (a config or `{ 'openai-compatibility': [...] }`) with masked values restored. */

@@ -50,13 +50,45 @@ const priority = z.number().int().optional();
 const weight = z.number().min(0).optional();
 const disableCooling = z.boolean().optional();
 
+/** Extra retry rounds for one provider or key; omitted or negative inherits the global request-retry. */
+const requestRetry = z.number().int().optional();
+
 export const apiKeyEntrySchema = z.object({
   'api-key': z.preprocess(unsetIfEmpty, z.string().optional()),
   'proxy-url': proxyUrl,
   priority,
   weight,
   'disable-cooling': disableCooling,
+  'request-retry': requestRetry,
 });
+
+export const SCOPED_ERROR_ACTIONS = ['stop', 'stop-and-cooldown', 'continue', 'continue-and-cooldown'] as const;
+
+/** CLI Proxy API's request-scoped-errors: an upstream status + body pattern decides what happens next. */
+export const requestScopedErrorSchema = z.object({
+  status: z.number().int().min(100).max(599),
+  match: z.array(z.string()).default([]),
+  'match-regexr': z
+    .array(
+      z.string().refine(
+        (v) => {
+          try {
+            new RegExp(v);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: 'expected a valid regular expression' },
+      ),
+    )
+    .default([]),
+  action: z.preprocess(
+    (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+    z.enum(SCOPED_ERROR_ACTIONS, { error: 'expected stop, stop-and-cooldown, continue or continue-and-cooldown' }),
+  ),
+});
+export const requestScopedErrorsSchema = z.preprocess(unsetIfEmpty, z.array(requestScopedErrorSchema).optional());
 
 export const STRATEGIES = ['round-robin', 'fill-first', 'weighted-round-robin'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -94,27 +126,84 @@ export const modelSchema = z.object({
   'force-mapping': z.boolean().default(false),
   /** Share of this pool member under weighted-round-robin (default 1, 0 = never picked). */
   weight,
+  /** Shown as display_name in /v1/models. */
+  'display-name': z.preprocess(unsetIfEmpty, z.string().optional()),
+  'max-context-length': z.number().int().positive().optional(),
+  /** `[text]` makes image and audio parts reach this model as a text note. */
+  'input-modalities': z.array(z.string().trim().toLowerCase()).optional(),
+  'output-modalities': z.array(z.string().trim().toLowerCase()).optional(),
+  /** reasoning_effort levels the model takes; a suffix or budget is clamped to them. */
+  thinking: z.object({ levels: z.array(z.string().trim().toLowerCase()).optional() }).optional(),
 });
+
+/** One `models` entry of a payload rule: which requests it applies to. */
+const payloadModelSchema = z.object({
+  name: z.string().trim().min(1),
+  protocol: z.preprocess(unsetIfEmpty, z.string().trim().toLowerCase().optional()),
+  'from-protocol': z.preprocess(unsetIfEmpty, z.string().trim().toLowerCase().optional()),
+  headers: z.record(z.string(), z.coerce.string()).optional(),
+  match: z.array(z.record(z.string(), z.unknown())).optional(),
+  'not-match': z.array(z.record(z.string(), z.unknown())).optional(),
+  exist: z.array(z.string()).optional(),
+  'not-exist': z.array(z.string()).optional(),
+});
+const payloadRuleSchema = z.object({ models: z.array(payloadModelSchema).default([]), params: z.record(z.string(), z.unknown()).default({}) });
+/** Raw values must be JSON text (or a YAML value, used as it is). */
+const payloadRawRuleSchema = payloadRuleSchema.superRefine((rule, ctx) => {
+  for (const [path, value] of Object.entries(rule.params)) {
+    if (typeof value !== 'string') continue;
+    try {
+      JSON.parse(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', path: ['params', path], message: 'expected valid JSON text' });
+    }
+  }
+});
+const payloadFilterSchema = z.object({ models: z.array(payloadModelSchema).default([]), params: z.array(z.string()).default([]) });
+const rules = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? undefined, z.array(schema).optional());
+
+/** CLI Proxy API's payload rules: JSON paths set or removed in the upstream body per model. */
+export const payloadSchema = z.object({
+  default: rules(payloadRuleSchema),
+  'default-raw': rules(payloadRawRuleSchema),
+  override: rules(payloadRuleSchema),
+  'override-raw': rules(payloadRawRuleSchema),
+  filter: rules(payloadFilterSchema),
+});
+
+/** Namespaces a provider's models: `prefix/model`. */
+const modelPrefix = z.preprocess(
+  unsetIfEmpty,
+  z
+    .string()
+    .regex(/^[^/\s]+$/, { message: 'expected a prefix without "/" or spaces, e.g. "or"' })
+    .optional(),
+);
 
 export const providerSchema = z
   .object({
     name: z.string().min(1),
-    prefix: z.preprocess(
-      unsetIfEmpty,
-      z
-        .string()
-        .regex(/^[^/\s]+$/, { message: 'expected a prefix without "/" or spaces, e.g. "or"' })
-        .optional(),
-    ),
+    prefix: modelPrefix,
     disabled: z.boolean().default(false),
     priority,
     'disable-cooling': disableCooling,
+    'request-retry': requestRetry,
+    'request-scoped-errors': requestScopedErrorsSchema,
+    /** Keep the client's prompt_cache_key, or derive one per session. */
+    'support-prompt-cache-key': z.boolean().optional(),
     'base-url': baseUrl,
     headers: z.record(z.string(), z.coerce.string()).default({}),
     'api-key-entries': z.array(apiKeyEntrySchema).default([]),
     /** Older CLI Proxy API files list plain keys here; they become api-key-entries. */
     'api-keys': z.array(z.string()).optional(),
-    models: z.array(modelSchema).default([]),
+    /** Omitted (or discover-models: true): the list comes from GET <base-url>/models. */
+    models: z.array(modelSchema).optional(),
+    'discover-models': z.boolean().optional(),
+    /** How often a discovered list is refreshed (default 10m). */
+    'discover-interval': z.preprocess(
+      (v) => (v === undefined || v === '' || v === null ? undefined : (parseDuration(v) ?? v)),
+      z.number({ error: 'expected a duration such as 90s, 10m, 1h' }).min(1, { message: 'at least 1s' }).optional(),
+    ),
     'excluded-models': z.array(z.string()).default([]),
   })
   .transform(({ 'api-keys': legacyKeys, ...provider }) => {
@@ -122,6 +211,35 @@ export const providerSchema = z
     const entries = [...provider['api-key-entries'], ...legacyKeys.map((k) => ({ 'api-key': k, 'proxy-url': undefined }))];
     return { ...provider, 'api-key-entries': entries };
   });
+
+/**
+ * One entry of `claude-api-key`, `gemini-api-key` or `codex-api-key`, as CLI Proxy API writes it:
+ * one upstream key with its own endpoint, models and routing knobs. base-url is optional where the
+ * vendor has a public default (claude, gemini) and required for codex.
+ */
+export const nativeKeySchema = (baseUrlRequired: boolean) =>
+  z.object({
+    'api-key': z.preprocess(unsetIfEmpty, z.string().optional()),
+    'base-url': z.preprocess(unsetIfEmpty, baseUrl.optional()),
+    prefix: modelPrefix,
+    'proxy-url': proxyUrl,
+    headers: z.record(z.string(), z.coerce.string()).default({}),
+    models: z.preprocess((v) => v ?? [], z.array(modelSchema)),
+    'excluded-models': z.preprocess((v) => v ?? [], z.array(z.string())),
+    priority,
+    weight,
+    'disable-cooling': disableCooling,
+    /** Retry rounds for this key; omitted or negative = the global request-retry. */
+    'request-retry': z.number().int().optional(),
+    'request-scoped-errors': requestScopedErrorsSchema,
+  })
+  .refine((entry) => !baseUrlRequired || entry['base-url'] !== undefined, {
+    message: 'required (codex-api-key has no default endpoint)',
+    path: ['base-url'],
+  });
+
+export const NATIVE_KEYS = ['claude-api-key', 'gemini-api-key', 'codex-api-key'] as const;
+export type NativeKey = (typeof NATIVE_KEYS)[number];
 
 export const configSchema = z.object({
   host: z.preprocess(unsetIfEmpty, z.string().optional()),
@@ -178,12 +296,31 @@ export const configSchema = z.object({
   /** Worker processes on this port: a number, or "auto" for one per core (read at startup). */
   workers: z.preprocess((v) => (v === '' || v === null ? undefined : v), z.union([z.number().int().min(1).max(256), z.literal('auto')]).optional()),
   'openai-compatibility': z.preprocess((v) => v ?? [], z.array(providerSchema)),
+  'claude-api-key': z.preprocess((v) => v ?? [], z.array(nativeKeySchema(false))),
+  'gemini-api-key': z.preprocess((v) => v ?? [], z.array(nativeKeySchema(false))),
+  'codex-api-key': z.preprocess((v) => v ?? [], z.array(nativeKeySchema(true))),
+  payload: z.preprocess(unsetIfEmpty, payloadSchema.optional()),
+  /** SSE comment frames during silence, and whole-request retries before a stream's first byte. */
+  streaming: z.preprocess(
+    unsetIfEmpty,
+    z.object({ 'keepalive-seconds': z.number().optional(), 'bootstrap-retries': z.number().int().optional() }).optional(),
+  ),
+  /** Seconds between newlines written ahead of a slow non-stream answer; 0 = off. */
+  'nonstream-keepalive-interval': z.number().min(0).optional(),
+  /** Forward upstream response headers (filtered); unset keeps cliproxy's default (on). */
+  'passthrough-headers': z.boolean().optional(),
+  /** false also registers a prefixed provider's models under their plain alias. */
+  'force-model-prefix': z.boolean().optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;
 export type ApiKeyEntry = z.infer<typeof apiKeyEntrySchema>;
+export type NativeKeyConfig = z.infer<ReturnType<typeof nativeKeySchema>>;
+export type PayloadConfig = z.infer<typeof payloadSchema>;
+export type PayloadModelConfig = z.infer<typeof payloadModelSchema>;
+export type RequestScopedErrorRule = z.infer<typeof requestScopedErrorSchema>;
 
 /** The top-level keys cliproxy reads; any other key is reported once as "not used by cliproxy". */
 export const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.keys(configSchema.shape));

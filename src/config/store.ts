@@ -4,13 +4,19 @@
  */
 import { createHash } from 'node:crypto';
 import type { Document } from 'yaml';
+import { PayloadRules } from '../routing/payload.js';
 import { buildRegistry, type Registry } from '../routing/registry.js';
+import type { DiscoveryStatus } from '../routing/discovery-status.js';
 import type { LoadedConfig } from './load.js';
 import type { Config } from './schema.js';
 
 export interface Snapshot {
   readonly config: Config;
   readonly registry: Registry;
+  /** Model discovery per provider name: the last good list, when, and the last failure. */
+  readonly discovery: ReadonlyMap<string, DiscoveryStatus>;
+  /** Compiled payload rules; undefined when the config has none. */
+  readonly payload: PayloadRules | undefined;
   /** sha256 of each client key, for timing-safe comparison. */
   readonly clientKeyDigests: readonly Buffer[];
   readonly bodyLimitBytes: number;
@@ -32,12 +38,22 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-export function buildSnapshot(loaded: Pick<LoadedConfig, 'config' | 'text'> & { document?: Document }, generation: number): Snapshot {
+const NO_DISCOVERY: ReadonlyMap<string, DiscoveryStatus> = new Map();
+
+export function buildSnapshot(
+  loaded: Pick<LoadedConfig, 'config' | 'text'> & { document?: Document },
+  generation: number,
+  discovery: ReadonlyMap<string, DiscoveryStatus> = NO_DISCOVERY,
+): Snapshot {
   const { config } = loaded;
   const t = config.timeouts;
+  const discovered = new Map<string, readonly string[]>();
+  for (const [name, status] of discovery) if (status.models) discovered.set(name, status.models);
   return {
     config: deepFreeze(config),
-    registry: buildRegistry(config),
+    registry: buildRegistry(config, Date.now(), discovered),
+    discovery,
+    payload: PayloadRules.compile(config.payload),
     clientKeyDigests: config['api-keys'].map(digestKey),
     bodyLimitBytes: Math.floor(config['body-limit-mb'] * 1024 * 1024),
     timeoutsMs: { connect: t.connect * 1000, firstByte: t['first-byte'] * 1000, idle: t.idle * 1000 },
@@ -73,7 +89,16 @@ export class ConfigStore {
   /** Replaces the snapshot; requests in flight keep the one they started with. */
   swap(loaded: Pick<LoadedConfig, 'config' | 'text'> & { document?: Document }): Snapshot {
     const previous = this.snapshot;
-    const next = buildSnapshot(loaded, previous.generation + 1);
+    const next = buildSnapshot(loaded, previous.generation + 1, previous.discovery);
+    this.snapshot = next;
+    for (const listener of this.listeners) listener(next, previous);
+    return next;
+  }
+
+  /** New discovery results: the same config, its model table rebuilt (listeners see `next.config === previous.config`). */
+  setDiscovery(discovery: ReadonlyMap<string, DiscoveryStatus>): Snapshot {
+    const previous = this.snapshot;
+    const next = buildSnapshot(previous, previous.generation + 1, discovery);
     this.snapshot = next;
     for (const listener of this.listeners) listener(next, previous);
     return next;

@@ -40,10 +40,32 @@ const ENDPOINTS = new Set([
 ]);
 
 /** Requests that count in usage statistics: those that ask an upstream for tokens. */
-const USAGE_ENDPOINTS = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/messages', '/v1/responses', '/backend-api/codex/responses']);
+const USAGE_ENDPOINTS = new Set([
+  '/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/messages', '/v1/responses', '/backend-api/codex/responses',
+  '/v1beta/models/{model}:generateContent', '/v1beta/models/{model}:streamGenerateContent',
+  '/v1/models/{model}:generateContent', '/v1/models/{model}:streamGenerateContent',
+  '/v1beta/models/{model}:embedContent', '/v1beta/models/{model}:batchEmbedContents',
+]);
+
+const GEMINI_METHODS = new Set(['generateContent', 'streamGenerateContent', 'countTokens', 'embedContent', 'batchEmbedContents']);
+
+/** Gemini API routes carry the model in the path: `/v1beta/models/{model}:method`. */
+function geminiEndpoint(path: string): string | undefined {
+  const beta = path.startsWith('/v1beta/');
+  if (!beta && !path.startsWith('/v1/models/')) return undefined;
+  const colon = path.lastIndexOf(':');
+  const method = colon > path.lastIndexOf('/') ? path.slice(colon + 1) : '';
+  const prefix = beta ? '/v1beta' : '/v1';
+  if (GEMINI_METHODS.has(method)) return `${prefix}/models/{model}:${method}`;
+  if (!beta) return undefined;
+  if (path === '/v1beta/models') return path;
+  return path.startsWith('/v1beta/models/') ? '/v1beta/models/{model}' : 'other';
+}
 
 export function endpointOf(path: string): string {
   if (ENDPOINTS.has(path)) return path;
+  const gemini = geminiEndpoint(path);
+  if (gemini) return gemini;
   if (path.startsWith('/v1/models/')) return '/v1/models/{id}';
   if (path.startsWith('/v1/responses/')) return '/v1/responses/{id}';
   if (path.startsWith('/v0/management')) return '/v0/management';
@@ -178,7 +200,7 @@ export class Observability {
       res.once('close', () => this.finish(ctx));
     }
     // API requests only: management bodies are configuration documents.
-    if (ctx.snap.config['request-log'] && (ctx.path.startsWith('/v1/') || ctx.path.startsWith('/backend-api/'))) this.startRequestLog(ctx, res);
+    if (ctx.snap.config['request-log'] && (ctx.path.startsWith('/v1/') || ctx.path.startsWith('/v1beta/') || ctx.path.startsWith('/backend-api/'))) this.startRequestLog(ctx, res);
   }
 
   private startRequestLog(ctx: RequestContext, res: ServerResponse): void {
@@ -232,7 +254,7 @@ export class Observability {
       requestId: ctx.requestId,
     });
     const config = ctx.snap.config;
-    if (config['usage-statistics-enabled'] && info.alias !== undefined && USAGE_ENDPOINTS.has(ctx.path)) {
+    if (config['usage-statistics-enabled'] && info.alias !== undefined && USAGE_ENDPOINTS.has(endpointOf(ctx.path))) {
       this.recordUsage(ctx, status, totalMs, stream);
     }
     ctx.requestLog?.end(`${status}, ${totalMs.toFixed(1)} ms total, ${t.overheadMs.toFixed(3)} ms overhead, ${t.attempts} attempt(s)`);

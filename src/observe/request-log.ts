@@ -9,6 +9,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { NATIVE_KEYS } from '../config/schema.js';
 import type { Snapshot } from '../config/store.js';
 import { maskSecret, type Logger } from './logger.js';
 
@@ -24,6 +25,7 @@ function secretsOf(snap: Snapshot): readonly string[] {
   if (!list) {
     const all = new Set<string>(snap.config['api-keys']);
     for (const p of snap.config['openai-compatibility']) for (const e of p['api-key-entries']) if (e['api-key']) all.add(e['api-key']);
+    for (const key of NATIVE_KEYS) for (const e of snap.config[key]) if (e['api-key']) all.add(e['api-key']);
     if (process.env.MANAGEMENT_PASSWORD) all.add(process.env.MANAGEMENT_PASSWORD);
     list = [...all].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
     secretsBySnapshot.set(snap, list);
@@ -35,6 +37,9 @@ function maskText(text: string, secrets: readonly string[]): string {
   for (const s of secrets) if (text.includes(s)) text = text.replaceAll(s, maskSecret(s));
   return text;
 }
+
+/** `?key=` carries a client key (Gemini clients may send it so): masked like the key headers. */
+const maskedUrl = (url: string): string => (url.includes('key=') ? url.replace(/([?&]key=)([^&#]*)/g, (_, name: string, key: string) => name + maskSecret(key)) : url);
 
 function headerLines(headers: IncomingHttpHeaders | OutgoingHttpHeaders): string {
   let out = '';
@@ -166,7 +171,7 @@ export class RequestLog {
   }
 
   request(requestId: string, method: string, url: string, headers: IncomingHttpHeaders): void {
-    this.write(`=== request ${requestId} at ${new Date().toISOString()}\n${method} ${url}\n${headerLines(headers)}\n`);
+    this.write(`=== request ${requestId} at ${new Date().toISOString()}\n${method} ${maskedUrl(url)}\n${headerLines(headers)}\n`);
   }
 
   requestBody(raw: string): void {

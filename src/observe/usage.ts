@@ -175,7 +175,8 @@ export class UsageTap {
   private find(text: string): void {
     for (let at = text.indexOf('"usage"'); at >= 0; at = text.indexOf('"usage"', at + NEEDLE.length)) {
       const found = usageAt(text, at);
-      if (typeof found === 'object') this.usage = found;
+      // Anthropic streams report input tokens in message_start and output tokens in message_delta.
+      if (typeof found === 'object') this.usage = this.usage && found.input === 0 ? { ...found, input: this.usage.input, cached: found.cached || this.usage.cached, total: this.usage.input + found.output } : found;
     }
   }
 

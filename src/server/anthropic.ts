@@ -5,7 +5,7 @@
  * back; POST /v1/messages/count_tokens estimates; GET /v1/models answers in Anthropic's list
  * format when the request carries `anthropic-version` (every Anthropic SDK sends it).
  */
-import { resolvePool } from '../routing/registry.js';
+import { resolvePool, type Pool } from '../routing/registry.js';
 import type { ModelInfo } from '../translate/anthropic/messages.js';
 import { messageToEvents, streamToClient, toClient, toUpstream, unknownFields } from '../translate/anthropic/index.js';
 import { estimateInputTokens } from '../translate/anthropic/tokens.js';
@@ -14,8 +14,11 @@ import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
 import { parseCompletion, runChat } from './hub.js';
 import { anthropicErrorEvent } from './errors.js';
-import { modelNotFound, resolveRequestModel, routingHeaders } from './openai.js';
+import { modelNotFound, passthroughHeaders, resolveRequestModel, routingHeaders } from './openai.js';
 import { relayStream } from './sse.js';
+import { chatOrNativeOnly, nativePlan, relayNative } from './native-relay.js';
+import { upstreamTokenCount } from './native-count-tokens.js';
+import { startNonStreamKeepAlive } from './keepalive.js';
 
 /** Ping period while the upstream is silent; Anthropic's own API pings about as often. */
 export const PING_EVERY_MS = 10_000;
@@ -51,13 +54,24 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   noteUnknownFields(ctx, json);
   const pool = resolveRequestModel(ctx, json);
   const model = json.model as string;
-  const chat = toUpstream(json, model);
+  const native = chatOrNativeOnly(pool, nativePlan('anthropic', raw, model, ctx.req.headers), json.stream === true, () => toUpstream(json, model));
+  const chat = native.chat;
   const stream = chat.stream === true;
   const inputTokens = estimateInputTokens(json);
   const id = `msg_${ctx.requestId.replaceAll('-', '')}`;
   const signal = clientSignal(ctx.res);
-  const committed = await runChat(ctx, pool, chat, signal);
-  const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
+  const stopKeepAlive = stream ? undefined : startNonStreamKeepAlive(ctx);
+  let committed;
+  try {
+    // A claude-api-key upstream gets this very request (thinking signatures, cache_control, betas).
+    committed = await runChat(ctx, pool, chat, signal, native.plan);
+  } finally {
+    stopKeepAlive?.();
+  }
+  if (committed.native) return relayNative(ctx, committed, pool.id, anthropicErrorEvent);
+  const headers: Record<string, string> = { ...ctx.headers, ...routingHeaders(ctx, committed) };
+  // Translated answers carry the upstream's headers only when asked for explicitly.
+  if (ctx.snap.config['passthrough-headers'] === true) passthroughHeaders(committed.headers, headers);
   if (committed.kind === 'stream') {
     ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
     ctx.res.flushHeaders();
@@ -69,6 +83,8 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   const completion = parseCompletion(committed);
   ctx.info.usage = normalizeUsage(completion.usage);
   const message = toClient(completion, { model, id, inputTokens });
+  // Newlines already went out (nonstream-keepalive-interval): the message is the rest of the body.
+  if (!stream && ctx.res.headersSent) return void ctx.res.end(JSON.stringify(message));
   if (!stream) return sendJson(ctx, 200, message, headers);
   // Asked for a stream, got a plain answer (the upstream ignores `stream`): send it as events.
   ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
@@ -78,14 +94,17 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
 /** POST /v1/messages/count_tokens: the estimate documented in translate/anthropic/tokens.ts. */
 export async function handleCountTokens(ctx: RequestContext): Promise<void> {
   ctx.headers['request-id'] = ctx.requestId;
-  const { json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
-  resolveRequestModel(ctx, json);
+  const { raw, json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
+  const pool = resolveRequestModel(ctx, json);
+  // A claude-api-key upstream counts exactly; the estimate is for everything else.
+  const counted = await upstreamTokenCount(ctx, pool, raw);
+  if (counted) return sendJson(ctx, 200, JSON.parse(counted.toString('utf8')));
   toUpstream(json, ''); // the same validation as /v1/messages: a bad request is a 400 here too
   sendJson(ctx, 200, { input_tokens: estimateInputTokens(json) });
 }
 
-function modelInfo(id: string, createdAt: string): ModelInfo {
-  return { type: 'model', id, display_name: id, created_at: createdAt };
+function modelInfo(pool: Pool, createdAt: string): ModelInfo {
+  return { type: 'model', id: pool.id, display_name: pool.info?.displayName ?? pool.id, created_at: createdAt };
 }
 
 /**
@@ -96,7 +115,7 @@ function modelInfo(id: string, createdAt: string): ModelInfo {
 export function handleAnthropicModels(ctx: RequestContext): void {
   const { registry } = ctx.snap;
   const createdAt = new Date(registry.created * 1000).toISOString();
-  let items = registry.list.map((pool) => modelInfo(pool.id, createdAt));
+  let items = registry.list.map((pool) => modelInfo(pool, createdAt));
   const after = ctx.query?.get('after_id');
   const before = ctx.query?.get('before_id');
   if (after) {
@@ -120,5 +139,5 @@ export function handleAnthropicModels(ctx: RequestContext): void {
 export function handleAnthropicModel(ctx: RequestContext, id: string): void {
   const pool = resolvePool(ctx.snap.registry, id);
   if (!pool) throw modelNotFound(id);
-  sendJson(ctx, 200, modelInfo(pool.id, new Date(ctx.snap.registry.created * 1000).toISOString()));
+  sendJson(ctx, 200, modelInfo(pool, new Date(ctx.snap.registry.created * 1000).toISOString()));
 }

@@ -10,7 +10,8 @@ import { authenticate } from './auth.js';
 import type { RequestContext } from './context.js';
 import { sendJson } from './context.js';
 import { handleAnthropicModel, handleAnthropicModels, handleCountTokens, handleMessages, wantsAnthropicErrors } from './anthropic.js';
-import { sendError, toProxyError } from './errors.js';
+import { sendError, toProxyError, type ErrorShape } from './errors.js';
+import { isGeminiRequest, routeGemini } from './gemini.js';
 import { handleGetModel, handleListModels, handleProxy } from './openai.js';
 import { handleResponses, handleStoredResponse } from './responses.js';
 import { VERSION } from '../version.js';
@@ -43,6 +44,13 @@ const ENDPOINTS = [
   'GET /v1/responses/{id}',
   'DELETE /v1/responses/{id}',
   'GET /v1/responses/{id}/input_items',
+  'GET /v1beta/models',
+  'GET /v1beta/models/{model}',
+  'POST /v1beta/models/{model}:generateContent',
+  'POST /v1beta/models/{model}:streamGenerateContent',
+  'POST /v1beta/models/{model}:countTokens',
+  'POST /v1beta/models/{model}:embedContent',
+  'POST /v1beta/models/{model}:batchEmbedContents',
   'GET /healthz',
 ];
 
@@ -126,6 +134,7 @@ async function handle(ctx: RequestContext, mounts: readonly Mount[]): Promise<vo
     ctx.res.end();
     return;
   }
+  if (isGeminiRequest(ctx)) return routeGemini(ctx);
   if (path.startsWith('/v1/')) return routeV1(ctx);
   if (path === CODEX_RESPONSES) {
     // Codex's ChatGPT-login path: the same Responses API, for configs that point there.
@@ -155,5 +164,11 @@ function fail(ctx: RequestContext, err: unknown): void {
   }
   // A body we did not read (e.g. 413) must not be parsed as the next request.
   if (!ctx.req.complete) ctx.headers.connection = 'close';
-  sendError(ctx.res, error, ctx.headers, wantsAnthropicErrors(ctx) ? 'anthropic' : 'openai');
+  sendError(ctx.res, error, ctx.headers, errorShape(ctx));
+}
+
+/** Each client API gets errors in its own shape. */
+function errorShape(ctx: RequestContext): ErrorShape {
+  if (isGeminiRequest(ctx)) return 'gemini';
+  return wantsAnthropicErrors(ctx) ? 'anthropic' : 'openai';
 }

@@ -19,12 +19,15 @@ export function presentedKey(req: IncomingMessage, query: URLSearchParams | unde
   return query?.get('key') ?? undefined;
 }
 
-/** Index of the matching client key, or -1 when the proxy is open (no api-keys configured). */
-export function authenticate(snap: Snapshot, req: IncomingMessage, query: URLSearchParams | undefined): number {
+/**
+ * Index of the matching client key, or -1 when the proxy is open (no api-keys configured).
+ * `how` names the way this client API sends keys, for the missing-key message.
+ */
+export function authenticate(snap: Snapshot, req: IncomingMessage, query: URLSearchParams | undefined, how = '"Authorization: Bearer <key>"'): number {
   if (snap.clientKeyDigests.length === 0) return -1;
   const key = presentedKey(req, query);
   if (!key) {
-    throw new ProxyError(401, 'invalid_api_key', 'missing API key: send "Authorization: Bearer <key>" with one of the proxy\'s api-keys', {
+    throw new ProxyError(401, 'invalid_api_key', `missing API key: send ${how} with one of the proxy's api-keys`, {
       type: 'authentication_error',
     });
   }

@@ -3,6 +3,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { ProxyError, UpstreamReply } from '../errors.js';
+import { startedWithKeepAlive } from './keepalive.js';
 
 /** OpenAI `error.type` for a status. */
 export function openaiErrorType(status: number): string {
@@ -75,7 +76,46 @@ export function responsesFailedEvent(e: ProxyError, response: object, sequence: 
   return `event: response.failed\ndata: ${JSON.stringify({ type: 'response.failed', sequence_number: sequence, response: failed })}\n\n`;
 }
 
-export type ErrorShape = 'openai' | 'anthropic';
+/** google.rpc status name for an HTTP status, as Google's APIs pair them. */
+export function geminiStatus(status: number): string {
+  switch (status) {
+    case 400:
+      return 'INVALID_ARGUMENT';
+    case 401:
+      return 'UNAUTHENTICATED';
+    case 403:
+      return 'PERMISSION_DENIED';
+    case 404:
+      return 'NOT_FOUND';
+    case 408:
+    case 504:
+      return 'DEADLINE_EXCEEDED';
+    case 409:
+      return 'ABORTED';
+    case 429:
+      return 'RESOURCE_EXHAUSTED';
+    case 499:
+      return 'CANCELLED';
+    case 501:
+      return 'UNIMPLEMENTED';
+    case 502:
+    case 503:
+      return 'UNAVAILABLE';
+    default:
+      return status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT';
+  }
+}
+
+/**
+ * `{"error":{code,message,status}}` (Gemini API). An upstream's error answer is re-shaped too,
+ * keeping its status and its message.
+ */
+export function geminiErrorBody(e: ProxyError): { error: { code: number; message: string; status: string } } {
+  const message = e instanceof UpstreamReply ? (upstreamMessage(e) ?? e.message) : e.message;
+  return { error: { code: e.status, message, status: geminiStatus(e.status) } };
+}
+
+export type ErrorShape = 'openai' | 'anthropic' | 'gemini';
 
 /** Turns anything thrown into a ProxyError without leaking internals. */
 export function toProxyError(err: unknown): ProxyError {
@@ -84,18 +124,19 @@ export function toProxyError(err: unknown): ProxyError {
 }
 
 /**
- * Sends an error as OpenAI-style JSON (or the upstream's own answer, relayed as is), or as
- * Anthropic-style JSON for Anthropic clients.
+ * Sends an error as OpenAI-style JSON (or the upstream's own answer, relayed as is), or in the
+ * Anthropic or Gemini shape for those clients.
  */
 export function sendError(res: ServerResponse, err: ProxyError, extraHeaders?: Record<string, string>, shape: ErrorShape = 'openai'): void {
-  if (res.headersSent) {
+  const late = res.headersSent;
+  if (late && !startedWithKeepAlive(res)) {
     res.destroy();
     return;
   }
   const headers: Record<string, string | number> = { ...extraHeaders, ...err.headers };
   let body: Buffer | string;
-  if (shape === 'anthropic') {
-    body = JSON.stringify(anthropicErrorBody(err));
+  if (shape === 'anthropic' || shape === 'gemini') {
+    body = JSON.stringify(shape === 'anthropic' ? anthropicErrorBody(err) : geminiErrorBody(err));
     headers['content-type'] = 'application/json';
   } else if (err instanceof UpstreamReply) {
     body = err.body;
@@ -103,6 +144,11 @@ export function sendError(res: ServerResponse, err: ProxyError, extraHeaders?: R
   } else {
     body = JSON.stringify(openaiErrorBody(err));
     headers['content-type'] = 'application/json';
+  }
+  if (late) {
+    // Status 200 and newlines already went out (nonstream-keepalive-interval): the error is the body.
+    res.end(body);
+    return;
   }
   headers['content-length'] = Buffer.byteLength(body);
   res.writeHead(err.status, headers);

@@ -9,7 +9,17 @@ import { sessionKeyOf } from '../routing/affinity.js';
 import type { Pool, Target } from '../routing/registry.js';
 import type { ChatCompletion, ChatRequest } from '../translate/openai-chat.js';
 import { renameModel } from '../upstream/rewrite.js';
+import type { NativePlan } from '../upstream/route.js';
+import type { ClientProtocol } from '../routing/shape.js';
 import type { ClientSignal, RequestContext } from './context.js';
+
+/** The client API a hub request came in through (payload rules' `from-protocol`). */
+export function clientProtocolOf(path: string): ClientProtocol {
+  if (path.startsWith('/v1/messages')) return 'claude';
+  if (path.startsWith('/v1/responses')) return 'responses';
+  if (path.startsWith('/v1beta/') || path.includes(':generateContent') || path.includes(':streamGenerateContent')) return 'gemini';
+  return 'openai';
+}
 
 /** The upstream's non-stream answer as a chat completion, or the error it carries. */
 export function parseCompletion(committed: CommittedBody): ChatCompletion {
@@ -52,22 +62,26 @@ function relax(chat: ChatRequest, err: unknown): boolean {
 }
 
 /** Runs the attempt loop for a chat request (serialised once; attempts only rename the model). */
-function runOnce(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal): Promise<Committed> {
+function runOnce(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal, native?: NativePlan): Promise<Committed> {
   const text = JSON.stringify(chat);
   const body = (target: Target) => (target.upstreamModel === chat.model ? text : renameModel(text, target.upstreamModel));
   const sessionKey = ctx.snap.config.routing['session-affinity'] ? sessionKeyOf(chat as unknown as Record<string, unknown>, ctx.req.headers) : undefined;
-  return execute(ctx.rt, ctx.snap, { pool, path: '/chat/completions', stream: chat.stream === true, body, signal, sessionKey, timing: ctx.timing });
+  const request = { model: chat.model, from: clientProtocolOf(ctx.path), headers: ctx.req.headers };
+  const plan = { pool, path: '/chat/completions', stream: chat.stream === true, body, signal, sessionKey, timing: ctx.timing, native, chat: chat as unknown as Record<string, unknown>, request };
+  return execute(ctx.rt, ctx.snap, plan);
 }
 
 /**
  * Runs a translated chat request. Coding clients often ask for reasoning or an output limit in a
  * form some models refuse: such a request is asked again in a form they take (see `relax`) rather
- * than failing.
+ * than failing. With `native` (server/native-relay.ts nativePlan), upstreams that speak the
+ * client's own API get the client's request instead, and `committed.native` tells the handler
+ * that the answer is in its own format, to be relayed as is (relayNative).
  */
-export async function runChat(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal): Promise<Committed> {
+export async function runChat(ctx: RequestContext, pool: Pool, chat: ChatRequest, signal: ClientSignal, native?: NativePlan): Promise<Committed> {
   for (let retries = 0; ; retries++) {
     try {
-      return await runOnce(ctx, pool, chat, signal);
+      return await runOnce(ctx, pool, chat, signal, native);
     } catch (err) {
       if (retries >= 2 || !relax(chat, err)) throw err;
     }

@@ -15,6 +15,8 @@ import { releaseApiUrl } from '../panel/release.js';
 import { ManagementError, type ManagementRequest, type Reply, type Routes } from './management-common.js';
 import { apiCall } from './management-api-call.js';
 
+const PANEL_GROUPS = { anthropic: 'claude', gemini: 'gemini', responses: 'codex' } as const;
+
 /**
  * With a shared usage store (PostgreSQL) the per-key figures are the whole cluster's, read from it
  * (requests by the key that answered them); otherwise, or if it cannot answer now, this instance's
@@ -42,7 +44,9 @@ async function apiKeyUsage(req: ManagementRequest): Promise<Reply> {
         seen.add(credential.stateKey);
         // Keyed `base-url|api-key` as CLI Proxy API, with the key masked as GET /openai-compatibility shows it.
         const key = `${baseUrls.get(provider.name) ?? provider.origin + provider.basePath}|${req.reveal ? credential.apiKey : maskValue('key', credential.apiKey)}`;
-        (out[provider.name.toLowerCase()] ??= {})[key] = cluster
+        // Native keys group under CLI Proxy API's provider names (claude, gemini, codex).
+        const group = provider.format === 'openai' ? provider.name.toLowerCase() : PANEL_GROUPS[provider.format];
+        (out[group] ??= {})[key] = cluster
           ? (cluster.get(credentialKey(provider.name, credential.index)) ?? noFigures(now))
           : req.ctx.rt.recent.describe(credential, now);
       }

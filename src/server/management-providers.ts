@@ -68,6 +68,20 @@ function restoreProvider(config: Config, provider: unknown): unknown {
   return restoreSecrets({ [KEY]: [provider] }, new SecretBook(config))[KEY][0];
 }
 
+/** Discovery state per provider name (models found, when, last failure), beside the list. */
+function discoveryOf(req: ManagementRequest): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, s] of req.editor.store.current().discovery) {
+    out[name] = {
+      models: s.models ?? [],
+      'updated-at': s.updatedAt ? new Date(s.updatedAt).toISOString() : null,
+      'attempted-at': new Date(s.attemptedAt).toISOString(),
+      ...(s.error ? { error: s.error, stale: s.models !== undefined } : {}),
+    };
+  }
+  return out;
+}
+
 /**
  * `auth-index` (answer-only, as CLI Proxy API): names a key without revealing it, so that the
  * Management Center's `api-call` can ask for a request with that key (`$TOKEN$`).
@@ -83,7 +97,7 @@ function withAuthIndex(provider: Record<string, unknown>): Record<string, unknow
 
 async function getProviders(req: ManagementRequest): Promise<Reply> {
   const providers = maskProviders(req.editor.store.current().config[KEY], req.reveal) as unknown as Record<string, unknown>[];
-  return { json: { [KEY]: providers.map(withAuthIndex) } };
+  return { json: { [KEY]: providers.map(withAuthIndex), 'discovered-models': discoveryOf(req) } };
 }
 
 async function putProviders(req: ManagementRequest): Promise<Reply> {

@@ -10,6 +10,7 @@ import { sendJson, type RequestContext } from './context.js';
 import { ManagementError, readBodyText, type ManagementRequest, type Reply, type Routes } from './management-common.js';
 import { configFileRoutes } from './management-config-file.js';
 import { isLoopback, ManagementGuard } from './management-guard.js';
+import { nativeKeyRoutes } from './management-native-keys.js';
 import { panelParamRoute, panelRoutes } from './management-panel.js';
 import { providerRoutes } from './management-providers.js';
 import { routingRoutes } from './management-routing.js';
@@ -20,7 +21,7 @@ export const MANAGEMENT_PREFIX = '/v0/management';
 /** Management bodies are config documents; 4 MiB is far above any real one. */
 const BODY_LIMIT = 4 * 1024 * 1024;
 
-const routes: Routes = { ...panelRoutes, ...providerRoutes, ...settingsRoutes, ...routingRoutes, ...configFileRoutes };
+const routes: Routes = { ...panelRoutes, ...providerRoutes, ...nativeKeyRoutes, ...settingsRoutes, ...routingRoutes, ...configFileRoutes };
 
 export interface ManagementOptions {
   /** Accepted besides `remote-management.secret-key`; defaults to the MANAGEMENT_PASSWORD environment variable. */

@@ -4,6 +4,7 @@
  * upstream sent them (with `model` mapped back when force-mapping is on).
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Config } from '../config/schema.js';
 import { ProxyError, UpstreamReply, badRequest } from '../errors.js';
 import { execute, type Committed } from '../execute.js';
 import { sessionKeyOf } from '../routing/affinity.js';
@@ -15,9 +16,15 @@ import { clientSignal, sendJson, type RequestContext } from './context.js';
 import { openaiErrorBody } from './errors.js';
 import { respond } from './responses.js';
 import { relayStream, type EventMapper } from './sse.js';
+import { startNonStreamKeepAlive, streamKeepAlive } from './keepalive.js';
 
 function modelEntry(pool: Pool, created: number) {
-  return { id: pool.id, object: 'model', created, owned_by: pool.ownedBy };
+  const entry: Record<string, unknown> = { id: pool.id, object: 'model', created, owned_by: pool.ownedBy };
+  // Catalog facts as CLI Proxy API lists them, only where configured.
+  const { displayName, contextLength } = pool.info ?? {};
+  if (displayName) entry.display_name = displayName;
+  if (contextLength) entry.context_length = entry.max_context_length = contextLength;
+  return entry;
 }
 
 export function listModels(registry: Registry) {
@@ -53,19 +60,40 @@ export function resolveRequestModel(ctx: RequestContext, json: Record<string, un
   return pool;
 }
 
-/** Upstream response headers a client may see (hop-by-hop, cookies, lengths and our own removed). */
+/** Upstream response headers a client may see (hop-by-hop, cookies, lengths, secrets and our own removed). */
 const DROPPED_HEADERS = new Set([
-  'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'set-cookie', 'set-cookie2', 'te', 'trailer',
-  'upgrade', 'proxy-authenticate', 'proxy-connection', 'date', 'server', 'x-request-id', 'alt-svc',
-  'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers', 'via',
+  'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'set-cookie', 'set-cookie2', 'te', 'trailer',
+  'upgrade', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'authorization', 'x-api-key', 'date', 'server',
+  'x-request-id', 'alt-svc', 'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-allow-headers',
+  'access-control-allow-methods', 'access-control-expose-headers', 'access-control-max-age', 'via',
 ]);
 
+/** Headers that AI gateways add and that clients (Claude Code) read as "behind a gateway", as CLI Proxy API strips them. */
+const GATEWAY_PREFIXES = ['x-litellm-', 'helicone-', 'x-portkey-', 'cf-aig-', 'x-kong-', 'x-bt-'];
+
 export function passthroughHeaders(upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>, into: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  // Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+  const connection = upstream.connection;
+  const scoped = typeof connection === 'string' ? connection.toLowerCase().split(',').map((t) => t.trim()) : [];
   for (const name in upstream) {
-    if (!DROPPED_HEADERS.has(name)) into[name] = upstream[name];
+    if (DROPPED_HEADERS.has(name) || name.startsWith('x-cliproxy-') || (scoped.length > 0 && scoped.includes(name))) continue;
+    if (GATEWAY_PREFIXES.some((p) => name.startsWith(p))) continue;
+    into[name] = upstream[name];
   }
   const upstreamId = upstream['x-request-id'];
   if (upstreamId !== undefined) into['x-upstream-request-id'] = upstreamId;
+  return into;
+}
+
+/**
+ * The answer's headers: ours, plus the upstream's when `passthrough-headers` is on or unset
+ * (cliproxy's default); `passthrough-headers: false` (CLI Proxy API's default) keeps only the
+ * content type.
+ */
+export function upstreamHeaders(config: Config, upstream: IncomingHttpHeaders, into: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  if (config['passthrough-headers'] !== false) return passthroughHeaders(upstream, into);
+  const type = upstream['content-type'];
+  if (type !== undefined) into['content-type'] = type;
   return into;
 }
 
@@ -92,10 +120,11 @@ const SSE_HEADERS = {
 export const openaiErrorEvent = (error: ProxyError) => `data: ${JSON.stringify(openaiErrorBody(error))}\n\n`;
 
 /** Maps `model` in each event back to the client-visible id (force-mapping). */
-function forceMappingMapper(visibleId: string): EventMapper {
+function forceMappingMapper(visibleId: string, keepAlive: EventMapper['keepAlive']): EventMapper {
   return {
     event: (data) => `data: ${data === '[DONE]' ? data : renameModel(data, visibleId)}\n\n`,
     end: () => '',
+    keepAlive,
   };
 }
 
@@ -116,13 +145,16 @@ export async function handleProxy(ctx: RequestContext, upstreamPath: string): Pr
   const signal = clientSignal(ctx.res);
   const run = (text: string) => {
     const body = (target: Target) => (target.upstreamModel === requested ? text : renameModel(text, target.upstreamModel));
-    return execute(ctx.rt, ctx.snap, { pool, path: upstreamPath, stream, body, signal, sessionKey, timing: ctx.timing });
+    const request = { model: requested, from: 'openai' as const, headers: ctx.req.headers };
+    // `chat`: native upstreams translate the parsed request instead of parsing the body again.
+    return execute(ctx.rt, ctx.snap, { pool, path: upstreamPath, stream, body, signal, sessionKey, timing: ctx.timing, chat: json, request });
   };
   // Streams: ask for the final usage chunk (usage statistics, token metrics); it reaches the
   // client only if the client asked for it too.
   const usage = stream && upstreamPath !== '/embeddings' ? requestStreamUsage(raw, json) : undefined;
   let strip = usage !== undefined && !usage.clientAsked;
   let committed: Committed;
+  const stopKeepAlive = stream ? undefined : startNonStreamKeepAlive(ctx);
   try {
     committed = await run(usage?.body ?? raw);
   } catch (err) {
@@ -130,19 +162,25 @@ export async function handleProxy(ctx: RequestContext, upstreamPath: string): Pr
     if (!strip || !(err instanceof UpstreamReply) || !rejectsStreamOptions(err.status, err.body)) throw err;
     strip = false;
     committed = await run(raw);
+  } finally {
+    stopKeepAlive?.();
   }
-  const headers = passthroughHeaders(committed.headers, { ...ctx.headers, ...routingHeaders(ctx, committed) });
+  const routing = routingHeaders(ctx, committed);
   const mapBack = committed.target.forceMapping;
   if (committed.kind === 'body') {
     ctx.info.usage = usageFromBody(committed.body);
     const out = mapBack ? Buffer.from(renameModel(committed.body.toString('utf8'), pool.id)) : committed.body;
+    if (ctx.res.headersSent) return void ctx.res.end(out); // newlines went out first (nonstream-keepalive-interval)
+    const headers = upstreamHeaders(ctx.snap.config, committed.headers, { ...ctx.headers, ...routing });
     headers['content-length'] = out.length;
     ctx.res.writeHead(committed.status, headers);
     ctx.res.end(out);
     return;
   }
+  const headers = upstreamHeaders(ctx.snap.config, committed.headers, { ...ctx.headers, ...routing });
   ctx.res.writeHead(committed.status, Object.assign(headers, SSE_HEADERS));
   ctx.res.flushHeaders();
   const tap = ctx.rt.observe.streamTap(ctx, strip);
-  await relayStream(ctx.res, committed, { mapper: mapBack ? forceMappingMapper(pool.id) : undefined, errorEvent: openaiErrorEvent, tap });
+  const keepAlive = streamKeepAlive(ctx.snap.config);
+  await relayStream(ctx.res, committed, { mapper: mapBack ? forceMappingMapper(pool.id, keepAlive) : undefined, errorEvent: openaiErrorEvent, tap, keepAlive });
 }

@@ -17,6 +17,8 @@ import { parseCompletion, runChat } from './hub.js';
 import { resolveRequestModel, routingHeaders } from './openai.js';
 import { ResponseStore } from './responses-store.js';
 import { relayStream } from './sse.js';
+import { nativePlan, relayNative } from './native-relay.js';
+import type { NativePlan } from '../upstream/route.js';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -72,13 +74,19 @@ export async function respond(ctx: RequestContext, raw: string, json: Json): Pro
   const owner = ownerOf(ctx);
   const previous = json.previous_response_id;
   let history: unknown[] = [];
+  // A codex-api-key upstream gets this very request (encrypted reasoning items, its own fields),
+  // unless it continues a conversation only this gateway stored.
+  let native: NativePlan | undefined = nativePlan('responses', raw, model, ctx.req.headers);
   if (previous !== undefined && previous !== null) {
     if (typeof previous !== 'string' || previous === '') throw badRequest('previous_response_id: must be a string', 'invalid_request');
     const found = store.history(owner, previous);
-    if (!found) throw previousNotFound(previous);
-    history = found;
+    if (found) native = undefined;
+    // Unknown here: a response stored by a Responses upstream, which only it can continue.
+    else if (pool.members.some((t) => t.provider.format === 'responses')) native = { ...native, only: true };
+    else throw previousNotFound(previous);
+    history = found ?? [];
   }
-  const { chat, tools } = toChat(json, model, history);
+  const { chat, tools } = native?.only ? { chat: { model, messages: [], stream: json.stream === true }, tools: new Map() } : toChat(json, model, history);
   const stream = chat.stream === true;
   const opts: ResponseOptions = {
     id: responseId(ctx.requestId),
@@ -90,7 +98,8 @@ export async function respond(ctx: RequestContext, raw: string, json: Json): Pro
   const keep = (response: ResponseObject | undefined) => {
     if (response && json.store !== false) store.put(owner, response, inputItems(json.input), typeof previous === 'string' ? previous : undefined);
   };
-  const committed = await runChat(ctx, pool, chat, clientSignal(ctx.res));
+  const committed = await runChat(ctx, pool, chat, clientSignal(ctx.res), native);
+  if (committed.native) return relayNative(ctx, committed, pool.id, (e) => responsesFailedEvent(e, { id: opts.id, object: 'response', model }, 0));
   const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
   if (committed.kind === 'stream') {
     ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });

@@ -39,6 +39,8 @@ export interface RelayOptions {
   /** Wire text of an error event in the client's format. */
   readonly errorEvent: (error: ProxyError) => string;
   readonly tap?: StreamTap;
+  /** Keep-alive for streams relayed without a mapper (streaming.keepalive-seconds). */
+  readonly keepAlive?: EventMapper['keepAlive'];
 }
 
 /** Wraps a mapper so that raw upstream chunks are parsed into events first. */
@@ -84,7 +86,7 @@ async function relay(res: ServerResponse, stream: CommittedStream, options: Rela
     if (data.length > 0) wrote = true;
     return write(res, data);
   };
-  const keepAlive = options.mapper?.keepAlive;
+  const keepAlive = options.mapper?.keepAlive ?? options.keepAlive;
   const timer = keepAlive
     ? setInterval(() => {
         if (wrote) wrote = false;
@@ -105,8 +107,8 @@ async function relay(res: ServerResponse, stream: CommittedStream, options: Rela
         next = await stream.rest.next();
       } catch (err) {
         if (res.destroyed) return gone();
-        const { reason } = describeNetworkError(err);
-        const error = new ProxyError(502, 'upstream_stream_error', `upstream ${stream.target.provider.name} failed mid-stream: ${reason}`);
+        // A translated stream says itself why it broke (an error event, a missing end event).
+        const error = err instanceof ProxyError ? err : new ProxyError(502, 'upstream_stream_error', `upstream ${stream.target.provider.name} failed mid-stream: ${describeNetworkError(err).reason}`);
         res.end(options.errorEvent(error));
         return 'upstream-error';
       }

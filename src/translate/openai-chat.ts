@@ -6,7 +6,8 @@
 export type ChatContentPart =
   | { type: 'text'; text: string }
   | { type: 'image_url'; image_url: { url: string; detail?: string } }
-  | { type: 'file'; file: { file_data?: string; file_id?: string; filename?: string } };
+  | { type: 'file'; file: { file_data?: string; file_id?: string; filename?: string } }
+  | { type: 'input_audio'; input_audio: { data: string; format: string } };
 
 export interface ChatToolCall {
   id: string;
@@ -46,6 +47,10 @@ export interface ChatRequest {
   reasoning_effort?: string;
   response_format?: { type: 'json_schema'; json_schema: { name: string; schema: unknown; description?: string; strict?: boolean } } | { type: 'json_object' };
   user?: string;
+  n?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  seed?: number;
 }
 
 export interface ChatUsage {

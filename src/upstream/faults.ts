@@ -3,13 +3,44 @@
  * fault cools the credential down and lets the attempt loop move on. Network errors are told
  * apart by undici's stable codes, never by message text.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { KeyFault } from '../routing/balancer.js';
+import { isKeyFaultBody, vendorRetryDelayMs } from './vendor-faults.js';
+import type { Provider, ScopedErrorRule } from '../routing/registry.js';
 
 export interface Classified {
-  /** Set when the failure is the credential's or upstream's, not the request's. */
+  /** Set when the failure is the credential's or upstream's, not the request's: it cools the credential. */
   readonly fault?: KeyFault;
   /** True when later retry rounds may help (408, 429, 5xx, network). */
   readonly retryable: boolean;
+  /**
+   * A request-scoped-errors rule decided: `stop` answers the client now, `continue` tries the next
+   * candidate; whether the credential cools down is `fault`. Unset: a fault moves on, no fault stops.
+   */
+  readonly action?: 'stop' | 'continue';
+}
+
+/** The first of a provider's request-scoped-errors rules that matches status and body. */
+export function matchScopedError(rules: readonly ScopedErrorRule[], status: number, body: Buffer): ScopedErrorRule | undefined {
+  let text: string | undefined;
+  for (const rule of rules) {
+    if (rule.status !== status) continue;
+    text ??= body.toString('utf8');
+    if (rule.match.some((m) => text!.includes(m)) || rule.patterns.some((re) => re.test(text!))) return rule;
+  }
+  return undefined;
+}
+
+/** An upstream HTTP error classified by the provider's own rules first, then the built-in ones. */
+export function classifyUpstream(provider: Provider, status: number, body: Buffer, retryAfter?: string | string[], headers?: IncomingHttpHeaders): Classified {
+  const builtin = classifyStatus(status, body, retryAfter, headers);
+  const rules = provider.scopedErrors;
+  const rule = rules && rules.length > 0 ? matchScopedError(rules, status, body) : undefined;
+  if (!rule) return builtin;
+  const cool = rule.action === 'stop-and-cooldown' || rule.action === 'continue-and-cooldown';
+  const fault: KeyFault | undefined = cool ? (builtin.fault ?? { kind: 'transient' }) : undefined;
+  const action = rule.action.startsWith('stop') ? 'stop' : 'continue';
+  return { fault, retryable: action === 'continue' && builtin.retryable, action };
 }
 
 const REQUEST_FAULT_STATUSES = new Set([400, 409, 413, 422]);
@@ -38,10 +69,19 @@ function errorKinds(body: Buffer): string[] {
   }
 }
 
-/** Classifies an upstream HTTP error answer. */
-export function classifyStatus(status: number, body: Buffer, retryAfter?: string | string[]): Classified {
+/**
+ * Classifies an upstream HTTP error answer. `headers` (all of them) let vendor rate-limit headers
+ * and bodies say how long to wait: Retry-After first, then anthropic-ratelimit-*-reset, then
+ * Google's RetryInfo.retryDelay.
+ */
+export function classifyStatus(status: number, body: Buffer, retryAfter?: string | string[], headers?: IncomingHttpHeaders): Classified {
+  // Some vendors answer 400 for a bad or unfunded key (Gemini's API_KEY_INVALID, Anthropic's credit balance).
+  if ((status === 400 || status === 403) && isKeyFaultBody(body)) return { fault: { kind: 'auth' }, retryable: false };
   if (REQUEST_FAULT_STATUSES.has(status)) return { retryable: false };
-  if (status === 429) return { fault: { kind: 'rate-limit', retryAfterMs: parseRetryAfter(retryAfter) }, retryable: true };
+  if (status === 429) {
+    const retryAfterMs = parseRetryAfter(retryAfter ?? headers?.['retry-after']) ?? vendorRetryDelayMs(headers, body);
+    return { fault: { kind: 'rate-limit', retryAfterMs }, retryable: true };
+  }
   if (status === 401 || status === 402 || status === 403) return { fault: { kind: 'auth' }, retryable: false };
   if (status === 404) return { fault: { kind: 'not-found' }, retryable: false };
   // A 5xx that says the request itself is at fault (e.g. context too long) is not worth another key.

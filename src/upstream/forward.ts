@@ -1,7 +1,8 @@
 /**
  * Sends one upstream request: base-url + path, the target's prebuilt headers (provider headers,
  * the upstream key), the body with `model` already renamed. undici's `request` on a pooled
- * dispatcher: no fetch on the hot path. Nothing from the client's own headers is forwarded.
+ * dispatcher: no fetch on the hot path. Nothing from the client's own headers is forwarded, except
+ * where a provider's `headers` asks for a copy (`X-Session: "$X-Claude-Code-Session-Id"`).
  */
 import type { Dispatcher } from 'undici';
 import type { Credential, Target } from '../routing/registry.js';
@@ -13,7 +14,11 @@ export interface ForwardOptions {
   /** Path below base-url, e.g. `/chat/completions`. */
   readonly path: string;
   readonly body: string | Buffer;
+  /** Request-specific headers on top of the credential's (a native client's beta headers). */
+  readonly headers?: Readonly<Record<string, string>>;
   readonly stream: boolean;
+  /** The client's headers, for `headers` values written `$Name`. */
+  readonly clientHeaders?: import('node:http').IncomingHttpHeaders;
   /** Aborts the request when it emits 'abort' (an AbortSignal or a cheaper EventEmitter). */
   readonly signal: AbortSignal | import('node:events').EventEmitter;
   /** Until the response headers. */
@@ -25,7 +30,17 @@ export interface ForwardOptions {
 export type UpstreamResponse = Dispatcher.ResponseData;
 
 export function forward(o: ForwardOptions): Promise<UpstreamResponse> {
-  const headers = o.stream ? { ...o.credential.headers, accept: 'text/event-stream' } : o.credential.headers;
+  let headers: Record<string, string> = o.stream ? { ...o.credential.headers, accept: 'text/event-stream' } : (o.credential.headers as Record<string, string>);
+  if (o.headers) headers = withRequestHeaders(headers, o.headers);
+  const copied = o.credential.copiedHeaders;
+  if (copied && copied.length > 0 && o.clientHeaders) {
+    if (headers === o.credential.headers) headers = { ...headers };
+    for (const [name, from] of copied) {
+      const value = o.clientHeaders[from];
+      if (typeof value === 'string' && value !== '') headers[name] = value;
+      else if (Array.isArray(value) && value.length > 0) headers[name] = value.join(', ');
+    }
+  }
   return o.dispatcher.request({
     origin: o.target.provider.origin,
     path: o.target.provider.basePath + o.path,
@@ -36,6 +51,13 @@ export function forward(o: ForwardOptions): Promise<UpstreamResponse> {
     headersTimeout: o.firstByteMs,
     bodyTimeout: o.idleMs,
   });
+}
+
+/** The client's betas are added to any the operator configured; other request headers replace defaults. */
+function withRequestHeaders(base: Readonly<Record<string, string>>, extra: Readonly<Record<string, string>>): Record<string, string> {
+  const out = { ...base };
+  for (const [name, value] of Object.entries(extra)) out[name] = name === 'anthropic-beta' && out[name] ? `${out[name]},${value}` : value;
+  return out;
 }
 
 /** Reads at most `limit` bytes of a body, then discards the rest (an unread body holds its socket). */

@@ -54,7 +54,7 @@ export async function startProxy(config: Record<string, unknown> | string, optio
 }
 
 /** A provider entry for config objects. */
-export function provider(name: string, baseUrl: string, models: Array<string | { name: string; alias?: string; 'force-mapping'?: boolean }>, extra: Record<string, unknown> = {}) {
+export function provider(name: string, baseUrl: string, models: Array<string | ({ name: string; alias?: string; 'force-mapping'?: boolean } & Record<string, unknown>)>, extra: Record<string, unknown> = {}) {
   return {
     name,
     'base-url': baseUrl,

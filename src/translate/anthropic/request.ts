@@ -14,7 +14,7 @@ import type { ChatContentPart, ChatMessage, ChatRequest, ChatToolCall } from '..
 import { joinParts, toolResultText, userPart } from './request-blocks.js';
 import { effortOf, endUser, toolChoice, tools } from './request-options.js';
 import { invalid, isObject, number, text, type Json } from './request-validate.js';
-import { repairToolTurns } from './request-turns.js';
+import { repairToolTurns } from '../chat/tool-turns.js';
 
 export { reasoningEffort } from './request-options.js';
 

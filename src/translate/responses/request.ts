@@ -11,7 +11,7 @@
 import { ProxyError, badRequest } from '../../errors.js';
 import type { ChatContentPart, ChatMessage, ChatRequest, ChatToolCall, ChatToolChoice } from '../openai-chat.js';
 // The hub's ordering rules for tool turns (written for the Anthropic spoke; they hold for any chat request).
-import { repairToolTurns } from '../anthropic/request-turns.js';
+import { repairToolTurns } from '../chat/tool-turns.js';
 import { chatTools, qualifiedName } from './tools.js';
 import type { Json, ToolMap } from './types.js';
 
