@@ -114,6 +114,10 @@ async function main() {
     log(`bench: ${CLI} not found; run \`npm run build\` first`);
     process.exit(1);
   }
+  if (plan.workers !== undefined) {
+    const { runWorkersBench } = await import('./workers.mjs');
+    return runWorkersBench(plan, CLI, (dir) => (tmpDir = dir));
+  }
   const targetCount = plan.peer ? 4 : 3;
   // Plus the memory phase (per proxy: ramp, stream life, margin) and the client-API rounds.
   const openPhaseMs = (plan.open.rampMs + plan.open.mode.chunks * plan.open.mode.delayMs + 15_000) * (targetCount - 1);

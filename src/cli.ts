@@ -13,15 +13,20 @@ import { createLogger } from './observe/logger.js';
 import { printBanner } from './banner.js';
 import { exitOnSignals } from './shutdown.js';
 import { VERSION } from './version.js';
+import { ConfigEditor } from './config/persist.js';
+import { ConfigStore } from './config/store.js';
+import { isWorker, onDrainRequest, parseWorkersFlag, runPrimary, workerCount, WORKER_RESTARTED, WORKER_SLOT } from './workers.js';
 
 const HELP = `cliproxy ${VERSION}: an OpenAI-compatible gateway for openai-compatibility providers
 
-Usage: cliproxy [--config FILE] [--port N] [--host HOST]
+Usage: cliproxy [--config FILE] [--port N] [--host HOST] [--workers N|auto]
 
   -c, --config FILE   config.yaml to load (default: ./config.yaml; created from the example
                       with a fresh client key when missing)
   -p, --port N        listen on this port instead of the file's "port" (default 8317)
       --host HOST     listen on this address instead of the file's "host" (default: all)
+      --workers N     N processes on the same port ("auto": one per core; default: the
+                      file's "workers", else 1). Without redis-url each has its own state
   -h, --help          this text
   -v, --version       the version
 `;
@@ -41,6 +46,7 @@ async function main(): Promise<void> {
         config: { type: 'string', short: 'c' },
         port: { type: 'string', short: 'p' },
         host: { type: 'string' },
+        workers: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -57,8 +63,14 @@ async function main(): Promise<void> {
     port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) fatal(`--port: expected a port number (0-65535), got "${values.port}"`);
   }
+  let workersFlag: number | 'auto' | undefined;
+  try {
+    workersFlag = parseWorkersFlag(values.workers);
+  } catch (err) {
+    fatal((err as Error).message);
+  }
   const configPath = resolve(values.config ?? 'config.yaml');
-  if (values.config === undefined) {
+  if (values.config === undefined && !isWorker()) {
     const starter = await writeStarterConfig(configPath);
     if (starter) {
       process.stdout.write(`No config.yaml found: wrote a starter config to ${configPath}\nYour client API key: ${starter.apiKey}\n\n`);
@@ -73,6 +85,19 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger({ debug: loaded.config.debug });
+  const workers = workerCount(workersFlag ?? loaded.config.workers);
+  if (workers > 1 && !isWorker()) {
+    // Hash a plaintext management secret once here, not in every worker at the same time.
+    await new ConfigEditor(new ConfigStore(loaded, configPath), logger).ensureSecretHashed();
+    process.stdout.write(`cliproxy ${VERSION}: starting ${workers} workers on port ${port ?? loaded.config.port}${loaded.config['redis-url'] || process.env.REDIS_URL ? ' (state shared through redis)' : ' (no redis-url: each worker keeps its own state)'}\n`);
+    return runPrimary(workers, logger);
+  }
+  // A worker listens for the primary's drain request from the start: one still starting just exits.
+  let started: Gateway | undefined;
+  if (isWorker()) {
+    // gateway.close() is idempotent: a signal and the primary's request may both arrive.
+    onDrainRequest(() => (started ? void started.close(DRAIN_MS).then(() => process.exit(0), () => process.exit(1)) : process.exit(0)));
+  }
   let gateway: Gateway;
   try {
     gateway = await startGateway({ configPath, loaded, port, host: values.host, logger });
@@ -82,9 +107,11 @@ async function main(): Promise<void> {
     if (e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES') fatal(`cannot listen on ${values.host ?? loaded.config.host ?? '*'}:${port ?? loaded.config.port} (${e.code})`);
     throw err;
   }
-  printBanner(gateway, configPath, loaded.unusedKeys);
+  // With workers, the first one prints the banner, once.
+  if (!isWorker() || (process.env[WORKER_SLOT] === '0' && !process.env[WORKER_RESTARTED])) printBanner(gateway, configPath, loaded.unusedKeys);
 
   exitOnSignals({ log: logger, drain: (capMs) => gateway.close(capMs), capMs: DRAIN_MS });
+  started = gateway;
 }
 
 main().catch((err: unknown) => {

@@ -22,6 +22,8 @@ import { createObservabilityRoutes } from './server/observability.js';
 import { Observability } from './observe/observability.js';
 import { ObservedResponse } from './observe/response.js';
 import { Dispatchers } from './upstream/dispatchers.js';
+import { createState } from './state/index.js';
+import { joinCluster } from './state/cluster.js';
 
 export interface GatewayOptions {
   /** config.yaml to load (and persist to). */
@@ -64,10 +66,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const loaded = options.loaded ?? (await loadConfigFile(options.configPath));
   const log = options.logger ?? createLogger({ debug: loaded.config.debug });
   const store = new ConfigStore(loaded, options.configPath);
-  const balancer = new Balancer();
+  // Cooldowns, bindings, cursors, counters, bans: this process's memory, or Redis (redis-url).
+  const state = await createState(loaded.config, log);
+  const balancer = new Balancer(state);
   const dispatchers = new Dispatchers();
   const observe = await Observability.create({ store, balancer, log });
-  const runtime: Runtime = { store, balancer, dispatchers, log, observe, recent: new RecentRequests() };
+  observe.metrics.addGauge('cliproxy_state_backend_up', 'Whether the shared state backend is reachable (memory: always 1)', { backend: state.backend }, () => (state.up() ? 1 : 0));
   store.onSwap((next) => {
     balancer.retain(next.registry.list);
     const proxies = new Set<string | undefined>([undefined]);
@@ -82,7 +86,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // A plaintext management secret is replaced by its bcrypt hash before anything is served.
   await editor.ensureSecretHashed();
 
-  const guard = managementGuard(options.management);
+  const cluster = await joinCluster({ state, editor, observe, log });
+  const runtime: Runtime = { store, balancer, dispatchers, log, observe, recent: new RecentRequests(), usageShare: cluster.usage };
+  await state.start();
+  const guard = managementGuard(options.management, state);
   const drain = createDrain();
   const server = createServer(
     {
@@ -111,6 +118,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   }).catch(async (err: unknown) => {
     await observe.close();
+    await state.close();
     throw err;
   });
   const address = server.address() as AddressInfo;
@@ -127,6 +135,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await drain.drain(server, graceMs);
       await dispatchers.close();
       await observe.close(); // flushes usage records of the requests just drained
+      await state.close();
     })();
     return closing;
   }

@@ -5,6 +5,7 @@ import type { Observability } from './observe/observability.js';
 import type { RecentRequests } from './observe/recent-requests.js';
 import type { Balancer } from './routing/balancer.js';
 import type { Dispatchers } from './upstream/dispatchers.js';
+import type { UsageShare } from './state/usage-share.js';
 
 export interface Runtime {
   readonly store: ConfigStore;
@@ -15,4 +16,6 @@ export interface Runtime {
   readonly observe: Observability;
   /** Per-credential outcomes for the Management Center's key health (management-panel.ts). */
   readonly recent: RecentRequests;
+  /** Cluster-wide usage statistics (set when instances share Redis). */
+  readonly usageShare?: UsageShare;
 }

@@ -25,6 +25,8 @@ export const HELP = `npm run bench -- [options]
   --peer-pid PID        the peer's process (its children are included) for CPU and memory figures
   --out FILE            results file (default bench/results/latest.json)
   --cli FILE            the cliproxy entry point to measure (default dist/cli.js), e.g. a patched copy
+  --workers N           instead of the above: saturation req/s of cliproxy with 1 and with N
+                        worker processes (bench/workers.mjs)
   -h, --help            this text
 `;
 
@@ -56,6 +58,7 @@ export function parsePlan(argv) {
       'peer-pid': { type: 'string' },
       out: { type: 'string' },
       cli: { type: 'string' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -84,6 +87,7 @@ export function parsePlan(argv) {
     bodyKb: int(values['body-kb'], 'body-kb', 0),
     out: values.out,
     cli: values.cli,
+    workers: values.workers === undefined ? undefined : int(values.workers, 'workers'),
     peer,
     /** Seconds of unrecorded load per target before the rounds (JIT, pools, connections). */
     warmSeconds: quick ? 0.5 : 2,

@@ -95,10 +95,10 @@ export async function startScript(script, args, { name, lifetimeMs, env = {}, no
  * read its per-request log lines through a pipe during the measurements. `nodeArgs` lets the
  * profiler add --cpu-prof.
  */
-export async function startCliproxy({ cli, configPath, lifetimeMs, nodeArgs = [], cwd, logFile = join(cwd, 'cliproxy.log') }) {
+export async function startCliproxy({ cli, configPath, lifetimeMs, nodeArgs = [], args = [], cwd, logFile = join(cwd, 'cliproxy.log') }) {
   const fd = openSync(logFile, 'w');
   const child = track(
-    spawn(process.execPath, [...nodeArgs, '--import', LIFELINE, resolvePath(cli), '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
+    spawn(process.execPath, [...nodeArgs, '--import', LIFELINE, resolvePath(cli), '--config', configPath, '--port', '0', '--host', '127.0.0.1', ...args], {
       cwd,
       env: { ...process.env, BENCH_LIFETIME_MS: String(lifetimeMs) },
       stdio: ['ignore', fd, fd, 'ipc'],

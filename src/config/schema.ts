@@ -291,6 +291,10 @@ export const configSchema = z.object({
   'logs-max-total-size-mb': z.number().min(0).default(0),
   /** GET /metrics needs the management secret unless public. */
   metrics: z.object({ public: z.boolean().default(false) }).default({ public: false }),
+  /** Shared state for several instances (also REDIS_URL); read at startup. */
+  'redis-url': z.preprocess(unsetIfEmpty, z.string().regex(/^rediss?:\/\/./, { message: 'expected a redis:// or rediss:// URL' }).optional()),
+  /** Worker processes on this port: a number, or "auto" for one per core (read at startup). */
+  workers: z.preprocess((v) => (v === '' || v === null ? undefined : v), z.union([z.number().int().min(1).max(256), z.literal('auto')]).optional()),
   'openai-compatibility': z.preprocess((v) => v ?? [], z.array(providerSchema)),
   'claude-api-key': z.preprocess((v) => v ?? [], z.array(nativeKeySchema(false))),
   'gemini-api-key': z.preprocess((v) => v ?? [], z.array(nativeKeySchema(false))),

@@ -56,7 +56,7 @@ export class Metrics {
   usageStats: () => UsageStoreStats | undefined = () => undefined;
 
   private constructor(
-    prom: PromClient,
+    private readonly prom: PromClient,
     private readonly registry: Registry,
     private readonly processMetrics: Registry,
     cooling: CoolingCounter,
@@ -167,6 +167,19 @@ export class Metrics {
       if (s.usage.input > 0) this.tokenCounter(s.model, 'in').inc(s.usage.input);
       if (s.usage.output > 0) this.tokenCounter(s.model, 'out').inc(s.usage.output);
     }
+  }
+
+  /** A gauge whose value is read when scraped (e.g. cliproxy_state_backend_up). */
+  addGauge(name: string, help: string, labels: Record<string, string>, value: () => number): void {
+    new this.prom.Gauge({
+      name,
+      help,
+      labelNames: Object.keys(labels),
+      registers: [this.registry],
+      collect(this: Gauge) {
+        this.set(labels, value());
+      },
+    });
   }
 
   /** The Prometheus text exposition: this gateway's metrics and the process's. */

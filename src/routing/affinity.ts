@@ -1,62 +1,32 @@
 /**
  * Session affinity: requests of one session stick to the credential that last served it, so
- * upstream prompt caches keep hitting. A binding expires `ttl` after its last use; the map is
- * bounded (least recently used bindings go first). A failing or cooling credential is simply
- * not offered first, and the next success rebinds the session.
+ * upstream prompt caches keep hitting. A binding expires `ttl` after its last use; bindings live
+ * in the shared state (bounded, least recently used first; shared by every instance with Redis).
+ * A failing or cooling credential is simply not offered first, and the next success rebinds the
+ * session.
  */
 import { createHash } from 'node:crypto';
+import type { SharedState } from '../state/types.js';
 import type { Candidate } from './balancer.js';
 import type { Pool } from './registry.js';
 
-const MAX_BINDINGS = 100_000;
-
-interface Binding {
-  readonly targetKey: string;
-  readonly stateKey: string;
-  expires: number;
-}
-
 export class SessionAffinity {
-  private readonly bindings = new Map<string, Binding>();
+  constructor(private readonly state: SharedState) {}
 
   lookup(pool: Pool, sessionKey: string, now: number): Candidate | undefined {
-    const key = `${pool.id.toLowerCase()}\u0000${sessionKey}`;
-    const binding = this.bindings.get(key);
+    const binding = this.state.binding(`${pool.id.toLowerCase()}\u0000${sessionKey}`, now);
     if (!binding) return undefined;
-    if (binding.expires <= now) {
-      this.bindings.delete(key);
-      return undefined;
-    }
     for (const target of pool.members) {
-      if (target.key !== binding.targetKey) continue;
-      const credential = target.provider.credentials.find((c) => c.stateKey === binding.stateKey);
+      if (target.key !== binding.target) continue;
+      const credential = target.provider.credentials.find((c) => c.stateId === binding.cred);
       if (credential) return { target, credential };
     }
     return undefined;
   }
 
   bind(pool: Pool, sessionKey: string, candidate: Candidate, ttlMs: number, now = Date.now()): void {
-    const key = `${pool.id.toLowerCase()}\u0000${sessionKey}`;
-    this.bindings.delete(key); // re-insert: Map order is our LRU order
-    this.bindings.set(key, { targetKey: candidate.target.key, stateKey: candidate.credential.stateKey, expires: now + ttlMs });
-    if (this.bindings.size > MAX_BINDINGS) this.evict(now);
-  }
-
-  private evict(now: number): void {
-    for (const [key, b] of this.bindings) if (b.expires <= now) this.bindings.delete(key);
-    for (const key of this.bindings.keys()) {
-      if (this.bindings.size <= MAX_BINDINGS * 0.9) break;
-      this.bindings.delete(key);
-    }
-  }
-
-  /** Drops bindings to credentials that no longer exist. */
-  retain(liveStateKeys: ReadonlySet<string>): void {
-    for (const [key, b] of this.bindings) if (!liveStateKeys.has(b.stateKey)) this.bindings.delete(key);
-  }
-
-  get size(): number {
-    return this.bindings.size;
+    const binding = { target: candidate.target.key, cred: candidate.credential.stateId, expires: now + ttlMs };
+    this.state.bind(`${pool.id.toLowerCase()}\u0000${sessionKey}`, binding, now);
   }
 }
 

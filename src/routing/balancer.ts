@@ -1,10 +1,13 @@
 /**
  * Candidate order (priority tiers, strategy, session affinity), cooldowns and per-credential
- * counters. State is keyed by stable strings (pool id, target key, credential state key), so it
- * survives config reloads for everything that still exists. It is in memory behind this one
- * class, so a shared store could back it later.
+ * counters. State is keyed by stable strings (pool id, target key, credential state id), so it
+ * survives config reloads for everything that still exists. Cooldowns, cursors, counters and
+ * session bindings live in a SharedState (state/): this process's memory, or Redis shared by
+ * every instance; the balancer only ever reads it synchronously.
  */
 import type { Strategy } from '../config/schema.js';
+import { MemoryState } from '../state/memory.js';
+import { pairKey as statePair, type SharedState } from '../state/types.js';
 import { SessionAffinity } from './affinity.js';
 import type { Credential, Pool, Target, Tier, TierMember } from './registry.js';
 
@@ -49,28 +52,24 @@ export interface CredentialStats {
   lastError?: string;
 }
 
-interface Cooldown extends CooldownInfo {
-  readonly stateKey: string;
-  /** Consecutive 429s, for exponential backoff. */
-  readonly strikes: number;
-}
-
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const RATE_LIMIT_CAP = 30 * MINUTE;
 const AUTH_COOLDOWN = 30 * MINUTE;
 const NOT_FOUND_COOLDOWN = 12 * 60 * MINUTE;
 
-const cooldownKey = (target: Target, credential: Credential) => `${credential.stateKey}\u0000${target.upstreamModel}`;
-const pairKey = (target: Target, credential: Credential) => `${target.key}\u0000${credential.stateKey}`;
+const pairKey = (target: Target, credential: Credential) => `${target.key}\u0000${credential.stateId}`;
 
 export class Balancer {
-  private readonly cursors = new Map<string, number>();
-  /** Smooth weighted round-robin: per scope (pool tier or member tier), current weight per item. */
+  /** Smooth weighted round-robin: per scope (pool tier or member tier), current weight per item. Per instance. */
   private readonly currentWeights = new Map<string, Map<string, number>>();
-  private readonly cooldowns = new Map<string, Cooldown>();
-  private readonly stats = new Map<string, CredentialStats>();
-  readonly affinity = new SessionAffinity();
+  readonly affinity: SessionAffinity;
+  /** Shared counters fetched for the management API (redis); local ones otherwise. */
+  private counters = new Map<string, CredentialStats>();
+
+  constructor(readonly state: SharedState = new MemoryState()) {
+    this.affinity = new SessionAffinity(state);
+  }
 
   /**
    * One round of candidates: the session's bound credential first (if any and healthy), then
@@ -127,24 +126,23 @@ export class Balancer {
     if (strategy === 'fill-first') return creds.find(available);
     if (strategy === 'weighted-round-robin') {
       const open = creds.filter(available);
-      const at = this.smoothWeighted(`m\u0000${member.target.key}\u0000${tier.priority}`, open, (c) => c.weight, (c) => c.stateKey);
+      const at = this.smoothWeighted(`m\u0000${member.target.key}\u0000${tier.priority}`, open, (c) => c.weight, (c) => c.stateId);
       return at < 0 ? undefined : open[at];
     }
     const cursorKey = `m\u0000${member.target.key}\u0000${tier.priority}`;
-    const start = this.cursors.get(cursorKey) ?? 0;
+    const start = this.state.ticket(cursorKey);
     for (let j = 0; j < creds.length; j++) {
       const credential = creds[(start + j) % creds.length]!;
       if (!available(credential)) continue;
-      this.cursors.set(cursorKey, (start + j + 1) % creds.length);
+      // Skipped credentials move the cursor too, so the next pick starts after this one.
+      this.state.advance(cursorKey, j);
       return credential;
     }
     return undefined;
   }
 
   private advance(key: string, modulo: number): number {
-    const at = this.cursors.get(key) ?? 0;
-    this.cursors.set(key, (at + 1) % modulo);
-    return at % modulo;
+    return this.state.ticket(key) % modulo;
   }
 
   /** nginx's smooth weighted round-robin: returns the index picked, -1 if all weights are 0. */
@@ -171,8 +169,8 @@ export class Balancer {
   }
 
   isCooling(target: Target, credential: Credential, now = Date.now()): boolean {
-    if (this.cooldowns.size === 0) return false;
-    const c = this.cooldowns.get(cooldownKey(target, credential));
+    if (this.state.cooldownEntries === 0) return false;
+    const c = this.state.cooldown(credential.stateId, target.upstreamModel);
     return c !== undefined && c.until > now;
   }
 
@@ -186,7 +184,7 @@ export class Balancer {
     let soonest: number | undefined;
     for (const target of pool.members) {
       for (const credential of target.provider.credentials) {
-        const c = this.cooldowns.get(cooldownKey(target, credential));
+        const c = this.state.cooldownEntries === 0 ? undefined : this.state.cooldown(credential.stateId, target.upstreamModel);
         if (c && c.until > now && (soonest === undefined || c.until < soonest)) soonest = c.until;
       }
     }
@@ -195,12 +193,9 @@ export class Balancer {
 
   /** Counts the failure and cools the credential down for this upstream model (unless disabled). */
   recordFailure(target: Target, credential: Credential, fault: KeyFault, detail: FailureDetail, now = Date.now()): void {
-    const stats = this.statsOf(credential);
-    stats.failure++;
-    stats.lastError = detail.message;
+    this.state.count(credential.stateId, false, detail.message);
     if (credential.disableCooling) return;
-    const key = cooldownKey(target, credential);
-    const previous = this.cooldowns.get(key);
+    const previous = this.state.cooldown(credential.stateId, target.upstreamModel);
     const strikes = fault.kind === 'rate-limit' ? (previous?.reason === 'rate-limit' ? previous.strikes + 1 : 1) : 0;
     let duration: number;
     switch (fault.kind) {
@@ -218,68 +213,65 @@ export class Balancer {
         break;
     }
     if (duration <= 0) return;
-    this.cooldowns.set(key, { stateKey: credential.stateKey, model: target.upstreamModel, until: now + duration, reason: fault.kind, status: detail.status, strikes });
+    this.state.setCooldown({ cred: credential.stateId, model: target.upstreamModel, until: now + duration, reason: fault.kind, status: detail.status, strikes });
   }
 
   recordSuccess(target: Target, credential: Credential): void {
-    this.statsOf(credential).success++;
-    if (this.cooldowns.size > 0) this.cooldowns.delete(cooldownKey(target, credential));
+    this.state.count(credential.stateId, true);
+    if (this.state.cooldownEntries > 0 && this.state.cooldown(credential.stateId, target.upstreamModel)) this.state.clearCooldown(credential.stateId, target.upstreamModel);
   }
 
-  private statsOf(credential: Credential): CredentialStats {
-    let s = this.stats.get(credential.stateKey);
-    if (!s) this.stats.set(credential.stateKey, (s = { success: 0, failure: 0 }));
-    return s;
+  /** Fetches the counters `describe` shows (every instance's when the state is shared). */
+  async refreshCounters(credentials: readonly Credential[]): Promise<void> {
+    this.counters = await this.state.counters(credentials.map((c) => c.stateId));
   }
 
-  /** Counters and live cooldowns of one credential (for the management API). */
+  /** Counters (as of the last refreshCounters) and live cooldowns of one credential (for the management API). */
   describe(credential: Credential, now = Date.now()): CredentialStats & { cooldowns: CooldownInfo[] } {
     const cooldowns: CooldownInfo[] = [];
-    for (const c of this.cooldowns.values()) {
-      if (c.stateKey === credential.stateKey && c.until > now) cooldowns.push({ model: c.model, until: c.until, reason: c.reason, status: c.status });
+    for (const c of this.state.cooldowns()) {
+      if (c.cred === credential.stateId && c.until > now) cooldowns.push({ model: c.model, until: c.until, reason: c.reason, status: c.status });
     }
-    return { ...(this.stats.get(credential.stateKey) ?? { success: 0, failure: 0 }), cooldowns };
+    return { ...(this.counters.get(credential.stateId) ?? { success: 0, failure: 0 }), cooldowns };
   }
 
   /** Number of (credential, model) pairs cooling now. */
   coolingCount(now = Date.now()): number {
     let n = 0;
-    for (const c of this.cooldowns.values()) if (c.until > now) n++;
+    for (const c of this.state.cooldowns()) if (c.until > now) n++;
     return n;
   }
 
-  /** Clears the cooldowns of the credentials `matches` selects; returns what it cleared. */
-  resetCooldowns(matches: (stateKey: string) => boolean, now = Date.now()): Array<CooldownInfo & { stateKey: string }> {
-    const cleared: Array<CooldownInfo & { stateKey: string }> = [];
-    for (const [key, c] of this.cooldowns) {
-      if (!matches(c.stateKey)) continue;
-      this.cooldowns.delete(key);
-      if (c.until > now) cleared.push({ stateKey: c.stateKey, model: c.model, until: c.until, reason: c.reason, status: c.status });
+  /** Clears the cooldowns of the credentials `matches` selects (by state id), on every instance; returns what it cleared. */
+  resetCooldowns(matches: (stateId: string) => boolean, now = Date.now()): Array<CooldownInfo & { stateId: string }> {
+    const cleared: Array<CooldownInfo & { stateId: string }> = [];
+    for (const c of [...this.state.cooldowns()]) {
+      if (!matches(c.cred)) continue;
+      this.state.clearCooldown(c.cred, c.model);
+      if (c.until > now) cleared.push({ stateId: c.cred, model: c.model, until: c.until, reason: c.reason, status: c.status });
     }
     return cleared;
   }
 
   /** Drops state of targets and credentials that no longer exist (after a reload). */
   retain(pools: Iterable<Pool>): void {
-    const live = new Set<string>();
-    const liveCreds = new Set<string>();
+    const scopes = new Set<string>();
+    const pairs = new Set<string>();
+    const creds = new Set<string>();
     for (const pool of pools) {
       for (const tier of pool.tiers) {
-        live.add(`p\u0000${pool.id.toLowerCase()}\u0000${tier.priority}`);
-        for (const m of tier.members) live.add(`m\u0000${m.target.key}\u0000${tier.priority}`);
+        scopes.add(`p\u0000${pool.id.toLowerCase()}\u0000${tier.priority}`);
+        for (const m of tier.members) scopes.add(`m\u0000${m.target.key}\u0000${tier.priority}`);
       }
       for (const target of pool.members) {
         for (const credential of target.provider.credentials) {
-          live.add(cooldownKey(target, credential));
-          liveCreds.add(credential.stateKey);
+          pairs.add(statePair(credential.stateId, target.upstreamModel));
+          creds.add(credential.stateId);
         }
       }
     }
-    for (const key of this.cursors.keys()) if (!live.has(key)) this.cursors.delete(key);
-    for (const key of this.cooldowns.keys()) if (!live.has(key)) this.cooldowns.delete(key);
-    for (const key of this.stats.keys()) if (!liveCreds.has(key)) this.stats.delete(key);
-    for (const scope of this.currentWeights.keys()) if (!live.has(scope)) this.currentWeights.delete(scope);
-    this.affinity.retain(liveCreds);
+    for (const scope of this.currentWeights.keys()) if (!scopes.has(scope)) this.currentWeights.delete(scope);
+    this.state.retain({ creds, pairs, scopes });
   }
 }
 

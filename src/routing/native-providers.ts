@@ -5,7 +5,7 @@
  */
 import type { Config, NativeKeyConfig } from '../config/schema.js';
 import { FAMILIES, type Family } from '../upstream/families.js';
-import { compileScopedErrors, effectiveProxy, takeCopiedHeaders, USER_AGENT, type Credential, type Provider, type ProviderSource } from './registry.js';
+import { compileScopedErrors, effectiveProxy, stateIdOf, takeCopiedHeaders, USER_AGENT, type Credential, type Provider, type ProviderSource } from './registry.js';
 
 const OWNER: Record<Family['format'], string> = { openai: 'openai', anthropic: 'anthropic', gemini: 'google', responses: 'openai' };
 
@@ -30,6 +30,7 @@ function buildProvider(family: Family, entry: NativeKeyConfig, index: number, co
     headers,
     // Keyed by what the key is, not where it sits in the list: reordering keeps its cooldowns.
     stateKey: `${family.configKey}\u0000${url.href}\u0000${apiKey ?? ''}\u0000${proxyUrl ?? ''}`,
+    stateId: stateIdOf(`${family.configKey}\u0000${url.href}\u0000${apiKey ?? ''}\u0000${proxyUrl ?? ''}`),
     priority: entry.priority ?? 0,
     weight: entry.weight ?? 1,
     disableCooling: entry['disable-cooling'] ?? config['disable-cooling'],

@@ -3,6 +3,7 @@
  * alias, with the provider's prefix) maps to a pool of targets. Everything a request needs per
  * target (URL, headers with the key) is computed here once, not per request.
  */
+import { createHash } from 'node:crypto';
 import type { Config, ModelConfig, ProviderConfig, RequestScopedErrorRule } from '../config/schema.js';
 import type { UpstreamFormat } from '../upstream/families.js';
 import { buildNativeProviders } from './native-providers.js';
@@ -20,6 +21,8 @@ export interface Credential {
   readonly headers: Readonly<Record<string, string>>;
   /** Stable across reloads while provider, key and proxy stay the same: keys balancer state. */
   readonly stateKey: string;
+  /** A digest of stateKey: names the credential in shared state (Redis) without its key. */
+  readonly stateId: string;
   /** Higher tiers are tried first (the entry's own, else the provider's, else 0). */
   readonly priority: number;
   /** Share under weighted-round-robin (default 1; 0 = never picked). */
@@ -172,13 +175,15 @@ export function buildProvider(p: ProviderConfig, config: Config): Provider {
     const apiKey = entry['api-key'];
     const proxyUrl = effectiveProxy(entry['proxy-url'], globalProxy);
     const headers = apiKey ? { ...baseHeaders, authorization: `Bearer ${apiKey}` } : { ...baseHeaders };
+    const stateKey = `${p.name}\u0000${apiKey ?? ''}\u0000${proxyUrl ?? ''}`;
     return {
       id: `${p.name}#${index}`,
       index,
       apiKey,
       proxyUrl,
       headers,
-      stateKey: `${p.name}\u0000${apiKey ?? ''}\u0000${proxyUrl ?? ''}`,
+      stateKey,
+      stateId: stateIdOf(stateKey),
       priority: ('priority' in entry ? entry.priority : undefined) ?? p.priority ?? 0,
       weight: ('weight' in entry ? entry.weight : undefined) ?? 1,
       disableCooling: ('disable-cooling' in entry ? entry['disable-cooling'] : undefined) ?? providerCooling,
@@ -220,6 +225,9 @@ export interface ProviderSource {
   /** `owned_by` in /v1/models (the provider's name unless set). */
   readonly ownedBy?: string;
 }
+
+/** A credential's name in shared state (Redis): a digest of its state key, never the key itself. */
+export const stateIdOf = (stateKey: string): string => createHash('sha256').update(stateKey).digest('base64url').slice(0, 22);
 
 /** Builds the model table: prefixes, aliases, pools, exclusions, discovered lists and disabled providers applied. */
 export function buildRegistry(config: Config, now = Date.now(), discovered?: DiscoveredModels): Registry {

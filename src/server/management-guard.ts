@@ -2,23 +2,18 @@
  * Who may use the management API: loopback clients (others only with
  * `remote-management.allow-remote`), presenting the secret as `Authorization: Bearer <secret>`
  * or `X-Management-Key`. Five wrong secrets from one address ban it for 30 minutes, as in
- * CLI Proxy API; a missing secret is answered 401 but is not counted as a guess.
+ * CLI Proxy API; a missing secret is answered 401 but is not counted as a guess. Failures and
+ * bans live in the shared state: with Redis, guesses against any instance count together and a
+ * ban holds on all of them.
  */
 import type { IncomingMessage } from 'node:http';
 import { SecretVerifier } from '../config/management-secret.js';
 import type { Config } from '../config/schema.js';
+import { MemoryState } from '../state/memory.js';
+import type { BanPolicy, SharedState } from '../state/types.js';
 import { ManagementError } from './management-common.js';
 
-const MAX_FAILURES = 5;
-const BAN_MS = 30 * 60 * 1000;
-/** Above this many tracked addresses, expired records are dropped. */
-const PRUNE_AT = 10_000;
-
-interface Failures {
-  count: number;
-  last: number;
-  bannedUntil: number;
-}
+const BAN_POLICY: BanPolicy = { maxFailures: 5, banMs: 30 * 60 * 1000 };
 
 /** 127.0.0.0/8, ::1 and their IPv4-mapped form. */
 export function isLoopback(address: string): boolean {
@@ -46,13 +41,17 @@ export interface GuardOptions {
   /** Accepted besides the configured secret (MANAGEMENT_PASSWORD). */
   readonly password?: string;
   readonly isLocal: (address: string) => boolean;
+  /** Where failures and bans are kept (default: this process's memory). */
+  readonly state?: SharedState;
 }
 
 export class ManagementGuard {
-  private readonly failures = new Map<string, Failures>();
   private readonly verifier = new SecretVerifier();
+  private readonly state: SharedState;
 
-  constructor(private readonly options: GuardOptions) {}
+  constructor(private readonly options: GuardOptions) {
+    this.state = options.state ?? new MemoryState();
+  }
 
   /** Management is on when a secret is configured or the password option is set. */
   enabled(config: Config): boolean {
@@ -63,9 +62,9 @@ export class ManagementGuard {
   async check(req: IncomingMessage, config: Config): Promise<void> {
     const address = req.socket.remoteAddress ?? 'unknown';
     const now = Date.now();
-    const record = this.failures.get(address);
-    if (record && record.bannedUntil > now) {
-      const left = record.bannedUntil - now;
+    const bannedUntil = this.state.bannedUntil(address, now);
+    if (bannedUntil > now) {
+      const left = bannedUntil - now;
       throw new ManagementError(403, `IP banned due to too many failed attempts. Try again in ${wait(left)}`, {
         'retry-after': String(Math.ceil(left / 1000)),
       });
@@ -76,24 +75,9 @@ export class ManagementGuard {
     const secret = presentedSecret(req);
     if (!secret) throw new ManagementError(401, 'missing management key');
     if (!(await this.verifier.verify(secret, config['remote-management']['secret-key'], this.options.password))) {
-      this.fail(address, now);
+      await this.state.authFailure(address, now, BAN_POLICY);
       throw new ManagementError(401, 'invalid management key');
     }
-    this.failures.delete(address);
-  }
-
-  private fail(address: string, now: number): void {
-    let record = this.failures.get(address);
-    if (!record || now - record.last > BAN_MS) record = { count: 0, last: now, bannedUntil: 0 };
-    record.count++;
-    record.last = now;
-    if (record.count >= MAX_FAILURES) {
-      record.bannedUntil = now + BAN_MS;
-      record.count = 0;
-    }
-    this.failures.set(address, record);
-    if (this.failures.size > PRUNE_AT) {
-      for (const [a, r] of this.failures) if (r.bannedUntil <= now && now - r.last > BAN_MS) this.failures.delete(a);
-    }
+    this.state.authSuccess(address);
   }
 }

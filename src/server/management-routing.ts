@@ -22,8 +22,10 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 async function getCredentials(req: ManagementRequest): Promise<Reply> {
   const { balancer } = req.ctx.rt;
+  const known = providers(req);
+  await balancer.refreshCounters(known.flatMap((p) => p.credentials));
   const now = Date.now();
-  const credentials = providers(req).flatMap((provider) =>
+  const credentials = known.flatMap((provider) =>
     provider.credentials.map((c) => {
       const state = balancer.describe(c, now);
       return {
@@ -59,12 +61,12 @@ async function resetQuota(req: ManagementRequest): Promise<Reply> {
     throw invalidBody('expected {}, {"provider": name} or {"credential": id}');
   }
   if (selected.length === 0) throw itemNotFound();
-  const byStateKey = new Map(selected.map((c) => [c.stateKey, c]));
-  const cleared = req.ctx.rt.balancer.resetCooldowns((stateKey) => byStateKey.has(stateKey));
+  const byStateId = new Map(selected.map((c) => [c.stateId, c]));
+  const cleared = req.ctx.rt.balancer.resetCooldowns((stateId) => byStateId.has(stateId));
   return {
     json: {
       status: 'ok',
-      cleared: cleared.map((c) => ({ credential: byStateKey.get(c.stateKey)!.id, model: c.model, until: iso(c.until), reason: c.reason })),
+      cleared: cleared.map((c) => ({ credential: byStateId.get(c.stateId)!.id, model: c.model, until: iso(c.until), reason: c.reason })),
     },
   };
 }

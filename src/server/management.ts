@@ -15,6 +15,7 @@ import { panelParamRoute, panelRoutes } from './management-panel.js';
 import { providerRoutes } from './management-providers.js';
 import { routingRoutes } from './management-routing.js';
 import { settingsRoutes } from './management-settings.js';
+import type { SharedState } from '../state/types.js';
 
 export const MANAGEMENT_PREFIX = '/v0/management';
 /** Management bodies are config documents; 4 MiB is far above any real one. */
@@ -66,10 +67,11 @@ function send(ctx: RequestContext, status: number, reply: Reply): void {
 }
 
 /** The guard of the management API; shared with /metrics and the usage routes (one ban list). */
-export function managementGuard(options: ManagementOptions = {}): ManagementGuard {
+export function managementGuard(options: ManagementOptions = {}, state?: SharedState): ManagementGuard {
   return new ManagementGuard({
     password: options.password ?? (process.env.MANAGEMENT_PASSWORD || undefined),
     isLocal: options.isLocal ?? isLoopback,
+    state,
   });
 }
 

@@ -79,9 +79,15 @@ async function usageRoute(ctx: RequestContext, store: UsageStore): Promise<void>
   const method = req.method ?? 'GET';
   if (path === USAGE || path === EXPORT) {
     if (method !== 'GET') throw new ManagementError(405, 'method not allowed', { allow: 'GET' });
-    if (path === EXPORT) return reply(ctx, 200, { version: 1, exported_at: new Date().toISOString(), usage: await fromStore(ctx, store.snapshot(rangeOf(query))) });
-    const usage = await fromStore(ctx, store.snapshot(rangeOf(query), detailsLimit(query)));
-    return reply(ctx, 200, { usage, failed_requests: usage.failure_count, enabled: ctx.snap.config['usage-statistics-enabled'] });
+    const range = rangeOf(query);
+    const details = path === EXPORT ? Infinity : detailsLimit(query);
+    let usage = await fromStore(ctx, store.snapshot(range, details));
+    // Several instances on one Redis, each with its own store: every instance's figures, added up.
+    const cluster = ctx.rt.usageShare && !store.shared ? await ctx.rt.usageShare.gather(usage, range, details) : undefined;
+    if (cluster) usage = cluster.usage;
+    if (path === EXPORT) return reply(ctx, 200, { version: 1, exported_at: new Date().toISOString(), usage });
+    const stores = cluster ? { stores: cluster.stores, stores_missing: cluster.missing } : {};
+    return reply(ctx, 200, { usage, failed_requests: usage.failure_count, enabled: ctx.snap.config['usage-statistics-enabled'], ...stores });
   }
   if (method !== 'POST') throw new ManagementError(405, 'method not allowed', { allow: 'POST' });
   let body: unknown;

@@ -1,0 +1,149 @@
+/**
+ * `--workers 2` with the built CLI: two processes serve one port, a killed worker is replaced,
+ * SIGTERM lets every worker finish what it has in flight and the primary exits 0; and with
+ * redis-url the workers share state (a 429 on whichever worker cools the key for both).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, test, type TestContext } from 'node:test';
+import { stringify } from 'yaml';
+import { waitFor } from './helpers/management.js';
+import { CLIENT_KEY, chatBody, post } from './helpers/proxy.js';
+import { startRedis, type TestRedis } from './helpers/redis.js';
+import { completion, mockUpstream, sleep, type MockUpstream } from './helpers/upstream.js';
+
+const CLI = resolve('dist/cli.js');
+const KEYS = ['sk-workers-key-zero-000', 'sk-workers-key-one-1111'];
+
+let redis: TestRedis;
+before(async () => {
+  redis = await startRedis();
+});
+after(() => redis.stop());
+
+interface Primary {
+  child: ChildProcess;
+  url: string;
+  out: () => string;
+  exit: Promise<number | null>;
+}
+
+async function startWorkers(t: TestContext, up: MockUpstream, extra: Record<string, unknown> = {}): Promise<Primary> {
+  const dir = await mkdtemp(join(tmpdir(), 'cliproxy-workers-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const config = {
+    'api-keys': [CLIENT_KEY],
+    'request-retry': 0,
+    routing: { strategy: 'fill-first' },
+    'openai-compatibility': [{ name: 'p', 'base-url': up.url, 'api-key-entries': KEYS.map((k) => ({ 'api-key': k })), models: [{ name: 'up', alias: 'm' }] }],
+    ...extra,
+  };
+  await writeFile(join(dir, 'config.yaml'), stringify(config));
+  const child = spawn(process.execPath, [CLI, '--config', join(dir, 'config.yaml'), '--port', '0', '--host', '127.0.0.1', '--workers', '2'], {
+    cwd: dir,
+    env: { ...process.env, NODE_NO_WARNINGS: '1', REDIS_URL: '' },
+    // Its own process group, as under a terminal: a signal can go to the primary and workers at once.
+    detached: true,
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  t.after(() => {
+    for (const pid of workerPids(child.pid!)) process.kill(pid, 'SIGKILL');
+    child.kill('SIGKILL');
+  });
+  // Three processes start at once: generous limits for a loaded machine.
+  await waitFor(() => /listening on (http:\/\/\S+)/.test(out), 30_000, 'the banner');
+  await waitFor(() => workerPids(child.pid!).length === 2, 10_000, 'two workers');
+  return { child, url: /listening on (http:\/\/\S+)/.exec(out)![1]!, out: () => out, exit };
+}
+
+function workerPids(primary: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(primary)], { encoding: 'utf8' }).split('\n').map(Number).filter((n) => n > 0);
+  } catch {
+    return [];
+  }
+}
+
+const ok = (up: MockUpstream) => {
+  up.handler = (_req, res, r) => {
+    const body = JSON.stringify(completion('hi', r.json?.model));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+};
+
+test('two workers serve one port; a killed worker is replaced; SIGTERM drains both and exits 0', { timeout: 120_000 }, async (t) => {
+  const up = await mockUpstream(() => undefined);
+  ok(up);
+  t.after(() => up.close());
+  const primary = await startWorkers(t, up);
+  assert.match(primary.out(), /starting 2 workers .*each worker keeps its own state/);
+  assert.equal(primary.out().match(/listening on/g)!.length, 1, 'one banner');
+  for (let i = 0; i < 10; i++) assert.equal((await post(`${primary.url}/v1/chat/completions`, chatBody('m'))).status, 200);
+  const [victim] = workerPids(primary.child.pid!);
+  process.kill(victim!, 'SIGKILL');
+  await waitFor(() => {
+    const pids = workerPids(primary.child.pid!);
+    return pids.length === 2 && !pids.includes(victim!);
+  }, 15_000, 'a replacement worker');
+  await waitFor(() => /worker died; restarting it/.test(primary.out()), 2000, 'the restart logged');
+  await sleep(300);
+  for (let i = 0; i < 10; i++) assert.equal((await post(`${primary.url}/v1/chat/completions`, chatBody('m'))).status, 200);
+  // Slow requests on both workers, then SIGTERM: they finish, then the primary exits 0.
+  up.handler = async (_req, res, r) => {
+    await sleep(800);
+    const body = JSON.stringify(completion('slow', r.json?.model));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const slow = Array.from({ length: 4 }, () => post(`${primary.url}/v1/chat/completions`, chatBody('m'), { connection: 'close' }));
+  await sleep(300);
+  primary.child.kill('SIGTERM');
+  const statuses = await Promise.all(slow.map(async (p) => (await p).status));
+  assert.deepEqual(statuses, [200, 200, 200, 200]);
+  assert.equal(await primary.exit, 0);
+});
+
+test('with redis-url, workers share state (a 429 on one cools the key for both); Ctrl-C drains', { timeout: 120_000 }, async (t) => {
+  await redis.flush();
+  const up = await mockUpstream(() => undefined);
+  t.after(() => up.close());
+  up.handler = (_req, res, r) => {
+    if (r.headers.authorization === `Bearer ${KEYS[0]}`) {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '120' });
+      res.end('{"error":{"message":"slow down"}}');
+      return;
+    }
+    const body = JSON.stringify(completion('hi', r.json?.model));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const primary = await startWorkers(t, up, { 'redis-url': redis.url });
+  assert.match(primary.out(), /state shared through redis/);
+  // fill-first: key 0 first, unless it is cooling. Fresh connections spread over both workers.
+  for (let i = 0; i < 12; i++) {
+    const res = await post(`${primary.url}/v1/chat/completions`, chatBody('m'), { connection: 'close' });
+    assert.equal(res.status, 200);
+    await sleep(20);
+  }
+  const key0 = up.requests.filter((r) => r.headers.authorization === `Bearer ${KEYS[0]}`).length;
+  assert.equal(key0, 1, 'only the first request tried the key that answered 429');
+  // Ctrl-C in a terminal: SIGINT reaches the primary and every worker; still one drain, not two signals.
+  up.handler = async (_req, res, r) => {
+    await sleep(800);
+    const body = JSON.stringify(completion('slow', r.json?.model));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const slow = Array.from({ length: 4 }, () => post(`${primary.url}/v1/chat/completions`, chatBody('m'), { connection: 'close' }));
+  await sleep(300);
+  process.kill(-primary.child.pid!, 'SIGINT');
+  assert.deepEqual(await Promise.all(slow.map(async (p) => (await p).status)), [200, 200, 200, 200]);
+  assert.equal(await primary.exit, 0);
+});
