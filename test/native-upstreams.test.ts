@@ -66,6 +66,24 @@ describe('what reaches each family from a chat client', () => {
     assert.equal(r.json.model, undefined, 'the model is in the path');
   });
 
+  test('gemini-api-key passthrough: token usage from usageMetadata is recorded (plain and streamed)', async () => {
+    const up = await vendor('gemini');
+    const proxy = await proxyWith({ 'gemini-api-key': [{ 'api-key': 'AIza-upstream-2', 'base-url': up.baseUrl, models: [{ name: 'gemini-2.5-flash', alias: 'gflash' }] }], metrics: { public: true } });
+    const body = { contents: [{ role: 'user', parts: [{ text: 'Hi' }] }] };
+    const headers = { 'x-goog-api-key': CLIENT_KEY, 'content-type': 'application/json' };
+    const plain = await fetch(`${proxy.url}/v1beta/models/gflash:generateContent`, { method: 'POST', headers, body: JSON.stringify(body) });
+    assert.equal(plain.status, 200);
+    await plain.text();
+    const streamed = await fetch(`${proxy.url}/v1beta/models/gflash:streamGenerateContent?alt=sse`, { method: 'POST', headers, body: JSON.stringify(body) });
+    assert.equal(streamed.status, 200);
+    assert.match(await streamed.text(), /usageMetadata/);
+    assert.ok(up.requests.every((r) => r.json.contents !== undefined), 'the Gemini body went up as it was');
+    const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
+    // The vendor stub reports promptTokenCount 10 and candidatesTokenCount 5 per answer.
+    assert.match(metrics, /cliproxy_tokens_total\{model="gflash",direction="in"\} 20\n/);
+    assert.match(metrics, /cliproxy_tokens_total\{model="gflash",direction="out"\} 10\n/);
+  });
+
   test('codex-api-key: /responses with Bearer, instructions, store false', async () => {
     const up = await vendor('responses');
     const proxy = await proxyWith({ 'codex-api-key': [{ 'api-key': 'sk-codex-upstream-1', 'base-url': up.baseUrl, models: [{ name: 'gpt-5-codex' }] }] });

@@ -82,8 +82,9 @@ class StreamWatch extends UsageTap implements StreamTap {
   constructor(
     private readonly ctx: RequestContext,
     strip: boolean,
+    usageKey?: Buffer,
   ) {
-    super(strip);
+    super(strip, usageKey);
   }
 
   end(outcome: 'complete' | 'client-gone' | 'upstream-error'): void {
@@ -215,10 +216,10 @@ export class Observability {
   }
 
   /** A stream is about to be relayed: watch it for usage (and drop the usage chunk if only we asked for it). */
-  streamTap(ctx: RequestContext, strip: boolean): StreamTap {
+  streamTap(ctx: RequestContext, strip: boolean, usageKey?: Buffer): StreamTap {
     ctx.info.stream = 'open';
     this.metrics.streamOpened();
-    return new StreamWatch(ctx, strip);
+    return new StreamWatch(ctx, strip, usageKey);
   }
 
   /** The response closed (sent, or the client left). */

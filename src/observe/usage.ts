@@ -15,6 +15,8 @@ export interface Usage {
 }
 
 const NEEDLE = Buffer.from('"usage"');
+/** Gemini's key for the same (a gemini-api-key answer relayed as it came). */
+export const GEMINI_USAGE_KEY = Buffer.from('"usageMetadata"');
 const QUOTE = 34;
 const BACKSLASH = 92;
 /** A usage object larger than this is not one. */
@@ -29,12 +31,21 @@ const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v ===
 export function normalizeUsage(raw: unknown): Usage | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
   const u = raw as Record<string, unknown>;
+  if (u.promptTokenCount !== undefined || u.candidatesTokenCount !== undefined) return geminiUsage(u);
   const input = num(u.prompt_tokens ?? u.input_tokens);
   const output = num(u.completion_tokens ?? u.output_tokens);
   const reasoning = num(obj(u.completion_tokens_details ?? u.output_tokens_details).reasoning_tokens);
   const cached = num(obj(u.prompt_tokens_details ?? u.input_tokens_details).cached_tokens ?? u.prompt_cache_hit_tokens);
   const total = num(u.total_tokens) || input + output;
   return { input, output, reasoning, cached, total };
+}
+
+/** Gemini's usageMetadata: output counts the thoughts too, as completion_tokens does. */
+function geminiUsage(u: Record<string, unknown>): Usage {
+  const input = num(u.promptTokenCount);
+  const reasoning = num(u.thoughtsTokenCount);
+  const output = num(u.candidatesTokenCount) + reasoning;
+  return { input, output, reasoning, cached: num(u.cachedContentTokenCount), total: num(u.totalTokenCount) || input + output };
 }
 
 /** End index (exclusive) of the JSON object starting at `start` (a `{`), or -1 if it does not end in `text`. */
@@ -62,8 +73,8 @@ const isSpace = (c: number) => c === 32 || c === 10 || c === 13 || c === 9;
  * object (`"usage":null` in every chunk but the last is common), 'partial' when it is cut off.
  * Inside a JSON string a quote is always escaped, so `"usage"` followed by `:` is a key.
  */
-function usageAt(text: string, at: number): Usage | 'none' | 'partial' {
-  let i = at + NEEDLE.length;
+function usageAt(text: string, at: number, keyLength = NEEDLE.length): Usage | 'none' | 'partial' {
+  let i = at + keyLength;
   while (i < text.length && isSpace(text.charCodeAt(i))) i++;
   if (i === text.length) return 'partial';
   if (text.charCodeAt(i) !== 58 /* : */) return 'none';
@@ -81,12 +92,12 @@ function usageAt(text: string, at: number): Usage | 'none' | 'partial' {
 }
 
 /** Usage of a non-stream JSON answer (the last `"usage"` object in it: it is top-level and comes last). */
-export function usageFromBody(body: Buffer): Usage | undefined {
-  let at = body.lastIndexOf(NEEDLE);
+export function usageFromBody(body: Buffer, key: Buffer = NEEDLE): Usage | undefined {
+  let at = body.lastIndexOf(key);
   while (at >= 0) {
-    const found = usageAt(body.toString('utf8', at, Math.min(body.length, at + MAX_USAGE_CHARS)), 0);
+    const found = usageAt(body.toString('utf8', at, Math.min(body.length, at + MAX_USAGE_CHARS)), 0, key.length);
     if (typeof found === 'object') return found;
-    at = at > 0 ? body.lastIndexOf(NEEDLE, at - 1) : -1;
+    at = at > 0 ? body.lastIndexOf(key, at - 1) : -1;
   }
   return undefined;
 }
@@ -146,7 +157,15 @@ export class UsageTap {
   usage: Usage | undefined = undefined;
   private held: Buffer | undefined = undefined;
 
-  constructor(private readonly strip: boolean) {}
+  private readonly keyText: string;
+
+  /** `key`: the usage object's key with its quotes (`"usage"`, or Gemini's `"usageMetadata"`). */
+  constructor(
+    private readonly strip: boolean,
+    private readonly key: Buffer = NEEDLE,
+  ) {
+    this.keyText = key.toString('latin1');
+  }
 
   /** The bytes to relay for this upstream chunk (possibly fewer, never re-serialised). */
   chunk(chunk: Buffer): Buffer {
@@ -161,20 +180,20 @@ export class UsageTap {
       this.held = buf.subarray(end);
       buf = buf.subarray(0, end);
     }
-    return buf.indexOf(NEEDLE) < 0 ? buf : this.events(buf);
+    return buf.indexOf(this.key) < 0 ? buf : this.events(buf);
   }
 
   /** What is left at the end of the stream (an unterminated last event, passed on as it came). */
   flush(): Buffer | undefined {
     const rest = this.held;
     this.held = undefined;
-    if (rest !== undefined && rest.indexOf(NEEDLE) >= 0) this.find(rest.toString('utf8'));
+    if (rest !== undefined && rest.indexOf(this.key) >= 0) this.find(rest.toString('utf8'));
     return rest;
   }
 
   private find(text: string): void {
-    for (let at = text.indexOf('"usage"'); at >= 0; at = text.indexOf('"usage"', at + NEEDLE.length)) {
-      const found = usageAt(text, at);
+    for (let at = text.indexOf(this.keyText); at >= 0; at = text.indexOf(this.keyText, at + this.key.length)) {
+      const found = usageAt(text, at, this.key.length);
       // Anthropic streams report input tokens in message_start and output tokens in message_delta.
       if (typeof found === 'object') this.usage = this.usage && found.input === 0 ? { ...found, input: this.usage.input, cached: found.cached || this.usage.cached, total: this.usage.input + found.output } : found;
     }
@@ -195,7 +214,7 @@ export class UsageTap {
       const end = m.index + m[0].length;
       const event = text.slice(start, end);
       const before = this.usage;
-      if (event.includes('"usage"')) this.find(event);
+      if (event.includes(this.keyText)) this.find(event);
       if (this.usage !== before && EMPTY_CHOICES.test(event)) removed = true;
       else out += event;
       start = end;

@@ -12,7 +12,7 @@ import type { ChatRequest } from '../translate/openai-chat.js';
 import type { NativePlan } from '../upstream/route.js';
 import type { NativeFormat } from '../upstream/conversion.js';
 import { renameModel } from '../upstream/rewrite.js';
-import { usageFromBody } from '../observe/usage.js';
+import { GEMINI_USAGE_KEY, usageFromBody } from '../observe/usage.js';
 import type { RequestContext } from './context.js';
 import { passthroughHeaders, routingHeaders } from './openai.js';
 import { relayStream } from './sse.js';
@@ -63,8 +63,10 @@ export async function relayNative(ctx: RequestContext, committed: Committed, vis
     headers['x-upstream-request-id'] = upstreamId;
     headers['request-id'] = ctx.headers['request-id'];
   }
+  // Gemini answers say usageMetadata; Anthropic and Responses answers say usage.
+  const usageKey = committed.target.provider.format === 'gemini' ? GEMINI_USAGE_KEY : undefined;
   if (committed.kind === 'body') {
-    ctx.info.usage = usageFromBody(committed.body);
+    ctx.info.usage = usageFromBody(committed.body, usageKey);
     const body = committed.target.forceMapping ? Buffer.from(renameModel(committed.body.toString('utf8'), visibleModel)) : committed.body;
     headers['content-length'] = body.length;
     ctx.res.writeHead(committed.status, headers);
@@ -73,5 +75,5 @@ export async function relayNative(ctx: RequestContext, committed: Committed, vis
   }
   ctx.res.writeHead(committed.status, Object.assign(headers, SSE_HEADERS));
   ctx.res.flushHeaders();
-  await relayStream(ctx.res, committed, { errorEvent, tap: ctx.rt.observe.streamTap(ctx, false) });
+  await relayStream(ctx.res, committed, { errorEvent, tap: ctx.rt.observe.streamTap(ctx, false, usageKey) });
 }
