@@ -363,7 +363,9 @@ async function executeRounds(rt: Runtime, snap: Snapshot, plan: ExecutePlan, att
     }
     const sleptAt = performance.now();
     try {
-      await sleepUnlessAborted(release - now, plan.signal);
+      // libuv starts a timer from its cached loop time, so it can fire a little before the
+      // wall-clock release; a round started then would find every credential still cooling.
+      for (let wait = release - now; wait > 0; wait = release - Date.now()) await sleepUnlessAborted(wait, plan.signal);
     } catch {
       throw new ClientGone();
     }
