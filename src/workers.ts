@@ -58,31 +58,59 @@ interface Slot {
   listening: boolean;
 }
 
-/** Runs the primary: forks `count` workers (same argv), keeps them alive, drains them on a signal. */
+/**
+ * How long the primary waits for its workers once it asked them to drain: their own cap (30 s)
+ * plus time to exit. Past it, whatever is left is killed: a stop never hangs.
+ */
+const STOP_CAP_MS = 35_000;
+
+/**
+ * Runs the primary: forks `count` workers (same argv), keeps them alive, drains them on a signal.
+ * `slots` holds only live workers: a dead one waiting for its restart is not in it, so a stop
+ * during that delay does not wait for a process that is gone.
+ */
 export function runPrimary(count: number, log: Logger): void {
   const slots = new Map<number, Slot>();
   let stopping = false;
+  const exitWhenEmpty = () => {
+    if (slots.size === 0) process.exit(process.exitCode ?? 0);
+  };
+  /**
+   * A listening worker drains on request. One still starting has nothing in flight and may not
+   * have its message handler yet (a message sent before it is lost): it is stopped by signal.
+   */
+  const askToStop = (entry: Slot) => {
+    if (entry.listening && entry.worker.isConnected()) entry.worker.send(DRAIN_MESSAGE);
+    else entry.worker.process.kill('SIGTERM');
+  };
+  const stopAll = () => {
+    stopping = true;
+    for (const entry of slots.values()) askToStop(entry);
+    setTimeout(() => {
+      log.error({ workers: slots.size, capMs: STOP_CAP_MS }, 'workers still running after the drain cap; killing them');
+      for (const { worker } of slots.values()) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }, STOP_CAP_MS).unref();
+  };
 
   const fork = (slot: number, restarted: boolean, delay: number) => {
     const worker = cluster.fork({ [WORKER_SLOT]: String(slot), [WORKER_RESTARTED]: restarted ? '1' : '' });
     const entry: Slot = { worker, startedAt: Date.now(), delay, listening: false };
     slots.set(slot, entry);
-    worker.once('listening', () => (entry.listening = true));
+    worker.once('listening', () => {
+      entry.listening = true;
+      // Asked to stop while it was starting and still alive: ask again, now that it can hear.
+      if (stopping) askToStop(entry);
+    });
     worker.on('exit', (code, signal) => {
-      if (stopping) {
-        slots.delete(slot);
-        if (slots.size === 0) process.exit(process.exitCode ?? 0);
-        return;
-      }
+      slots.delete(slot);
+      if (stopping) return exitWhenEmpty();
       // A first start that never listened (port in use, bad config): nothing to keep alive.
       if (!restarted && !entry.listening) {
         log.error({ worker: slot, code, signal }, 'worker exited before it could listen; stopping');
-        stopping = true;
-        for (const other of slots.values()) if (other !== entry && other.worker.isConnected()) other.worker.send(DRAIN_MESSAGE);
         process.exitCode = code || 1;
-        slots.delete(slot);
-        if (slots.size === 0) process.exit(process.exitCode);
-        return;
+        stopAll();
+        return exitWhenEmpty();
       }
       const lived = Date.now() - entry.startedAt;
       const next = lived >= HEALTHY_MS ? 100 : Math.min(MAX_RESTART_DELAY_MS, Math.max(100, delay * 2));
@@ -99,10 +127,9 @@ export function runPrimary(count: number, log: Logger): void {
       for (const { worker } of slots.values()) worker.process.kill('SIGKILL');
       process.exit(1);
     }
-    stopping = true;
     log.info({ signal, workers: slots.size }, 'shutting down: every worker drains its requests in flight');
-    if (slots.size === 0) process.exit(0);
-    for (const { worker } of slots.values()) if (worker.isConnected()) worker.send(DRAIN_MESSAGE);
+    stopAll();
+    exitWhenEmpty();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

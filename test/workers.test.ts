@@ -9,6 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
+import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { waitFor } from './helpers/management.js';
 import { CLIENT_KEY, chatBody, post } from './helpers/proxy.js';
@@ -31,7 +32,8 @@ interface Primary {
   exit: Promise<number | null>;
 }
 
-async function startWorkers(t: TestContext, up: MockUpstream, extra: Record<string, unknown> = {}): Promise<Primary> {
+/** Starts the primary and returns at once: the workers may still be loading. */
+async function spawnWorkers(t: TestContext, up: MockUpstream, extra: Record<string, unknown> = {}): Promise<Primary> {
   const dir = await mkdtemp(join(tmpdir(), 'cliproxy-workers-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const config = {
@@ -56,10 +58,28 @@ async function startWorkers(t: TestContext, up: MockUpstream, extra: Record<stri
     for (const pid of workerPids(child.pid!)) process.kill(pid, 'SIGKILL');
     child.kill('SIGKILL');
   });
+  return { child, url: '', out: () => out, exit };
+}
+
+async function startWorkers(t: TestContext, up: MockUpstream, extra: Record<string, unknown> = {}): Promise<Primary> {
+  const primary = await spawnWorkers(t, up, extra);
   // Three processes start at once: generous limits for a loaded machine.
-  await waitFor(() => /listening on (http:\/\/\S+)/.test(out), 30_000, 'the banner');
-  await waitFor(() => workerPids(child.pid!).length === 2, 10_000, 'two workers');
-  return { child, url: /listening on (http:\/\/\S+)/.exec(out)![1]!, out: () => out, exit };
+  await waitFor(() => /listening on (http:\/\/\S+)/.test(primary.out()), 30_000, 'the banner');
+  await waitFor(() => workerPids(primary.child.pid!).length === 2, 10_000, 'two workers');
+  return { ...primary, url: /listening on (http:\/\/\S+)/.exec(primary.out())![1]! };
+}
+
+/** `promise`, or an error that shows what the primary printed: a hang names its step. */
+async function within<T>(primary: Primary, promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms; cliproxy printed:\n${primary.out()}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function workerPids(primary: number): number[] {
@@ -85,7 +105,7 @@ test('two workers serve one port; a killed worker is replaced; SIGTERM drains bo
   const primary = await startWorkers(t, up);
   assert.match(primary.out(), /starting 2 workers .*each worker keeps its own state/);
   assert.equal(primary.out().match(/listening on/g)!.length, 1, 'one banner');
-  for (let i = 0; i < 10; i++) assert.equal((await post(`${primary.url}/v1/chat/completions`, chatBody('m'))).status, 200);
+  for (let i = 0; i < 10; i++) assert.equal((await within(primary, post(`${primary.url}/v1/chat/completions`, chatBody('m')), 15_000, `request ${i}`)).status, 200);
   const [victim] = workerPids(primary.child.pid!);
   process.kill(victim!, 'SIGKILL');
   await waitFor(() => {
@@ -94,7 +114,7 @@ test('two workers serve one port; a killed worker is replaced; SIGTERM drains bo
   }, 15_000, 'a replacement worker');
   await waitFor(() => /worker died; restarting it/.test(primary.out()), 2000, 'the restart logged');
   await sleep(300);
-  for (let i = 0; i < 10; i++) assert.equal((await post(`${primary.url}/v1/chat/completions`, chatBody('m'))).status, 200);
+  for (let i = 0; i < 10; i++) assert.equal((await within(primary, post(`${primary.url}/v1/chat/completions`, chatBody('m')), 15_000, `request ${i}`)).status, 200);
   // Slow requests on both workers, then SIGTERM: they finish, then the primary exits 0.
   up.handler = async (_req, res, r) => {
     await sleep(800);
@@ -105,9 +125,36 @@ test('two workers serve one port; a killed worker is replaced; SIGTERM drains bo
   const slow = Array.from({ length: 4 }, () => post(`${primary.url}/v1/chat/completions`, chatBody('m'), { connection: 'close' }));
   await sleep(300);
   primary.child.kill('SIGTERM');
-  const statuses = await Promise.all(slow.map(async (p) => (await p).status));
+  const statuses = await within(primary, Promise.all(slow.map(async (p) => (await p).status)), 20_000, 'the slow requests');
   assert.deepEqual(statuses, [200, 200, 200, 200]);
-  assert.equal(await primary.exit, 0);
+  assert.equal(await within(primary, primary.exit, 20_000, 'the exit after SIGTERM'), 0);
+});
+
+// The CI hang this guards against: a worker still loading its modules has no message handler
+// yet, so a drain request sent to it was lost and the primary waited for it forever.
+test('SIGTERM while the workers are still starting: the primary exits 0 at once', { timeout: 60_000 }, async (t) => {
+  const up = await mockUpstream(() => undefined);
+  t.after(() => up.close());
+  const primary = await spawnWorkers(t, up);
+  await waitFor(() => /starting 2 workers/.test(primary.out()), 30_000, 'the primary');
+  primary.child.kill('SIGTERM');
+  assert.equal(await within(primary, primary.exit, 15_000, 'the exit after SIGTERM'), 0);
+  assert.doesNotMatch(primary.out(), /listening on/, 'stopped before any worker served');
+  assert.deepEqual(workerPids(primary.child.pid!), []);
+});
+
+// A worker that died and waits for its restart is not a worker to wait for.
+test('SIGTERM while a dead worker waits for its restart: the other drains and the primary exits 0', { timeout: 60_000 }, async (t) => {
+  const up = await mockUpstream(() => undefined);
+  ok(up);
+  t.after(() => up.close());
+  const primary = await startWorkers(t, up);
+  const [victim] = workerPids(primary.child.pid!);
+  process.kill(victim!, 'SIGKILL');
+  await waitFor(() => /worker died; restarting it/.test(primary.out()), 10_000, 'the death noticed');
+  primary.child.kill('SIGTERM'); // the restart is 200 ms away
+  assert.equal(await within(primary, primary.exit, 15_000, 'the exit after SIGTERM'), 0);
+  assert.deepEqual(workerPids(primary.child.pid!), [], 'no worker restarted during the stop');
 });
 
 test('with redis-url, workers share state (a 429 on one cools the key for both); Ctrl-C drains', { timeout: 120_000 }, async (t) => {
@@ -126,8 +173,16 @@ test('with redis-url, workers share state (a 429 on one cools the key for both);
   };
   const primary = await startWorkers(t, up, { 'redis-url': redis.url });
   assert.match(primary.out(), /state shared through redis/);
-  // fill-first: key 0 first, unless it is cooling. Fresh connections spread over both workers.
-  for (let i = 0; i < 12; i++) {
+  // fill-first: key 0 first, unless it is cooling. The first request meets the 429 (and fails
+  // over to key 1); the cooldown reaches the other worker by pub/sub, asynchronously: wait until
+  // it is in Redis, plus a delivery's time on a loaded machine.
+  assert.equal((await post(`${primary.url}/v1/chat/completions`, chatBody('m'), { connection: 'close' })).status, 200);
+  const inspect = new Redis(redis.url);
+  t.after(() => inspect.quit());
+  await waitFor(async () => (await inspect.keys('cliproxy:cd:*')).length > 0, 5000, 'the cooldown in redis');
+  await sleep(200);
+  // Fresh connections spread over both workers.
+  for (let i = 0; i < 11; i++) {
     const res = await post(`${primary.url}/v1/chat/completions`, chatBody('m'), { connection: 'close' });
     assert.equal(res.status, 200);
     await sleep(20);
@@ -144,6 +199,6 @@ test('with redis-url, workers share state (a 429 on one cools the key for both);
   const slow = Array.from({ length: 4 }, () => post(`${primary.url}/v1/chat/completions`, chatBody('m'), { connection: 'close' }));
   await sleep(300);
   process.kill(-primary.child.pid!, 'SIGINT');
-  assert.deepEqual(await Promise.all(slow.map(async (p) => (await p).status)), [200, 200, 200, 200]);
-  assert.equal(await primary.exit, 0);
+  assert.deepEqual(await within(primary, Promise.all(slow.map(async (p) => (await p).status)), 20_000, 'the slow requests'), [200, 200, 200, 200]);
+  assert.equal(await within(primary, primary.exit, 20_000, 'the exit after SIGINT'), 0);
 });
