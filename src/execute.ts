@@ -159,7 +159,7 @@ async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedB
 
 async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Candidate, attempts: number): Promise<AttemptResult> {
   const { target, credential } = cand;
-  const route: Route = routeFor(plan, target, (body, path) => shapeBody(snap, target, path, body, plan.request));
+  const route: Route = routeFor(plan, target, (body, path, payload) => shapeBody(snap, target, path, body, plan.request, payload));
   const requestBody = route.body;
   const started = performance.now(); // upstream wait starts here (building the body is our own time)
   const providerName = target.provider.name;

@@ -26,7 +26,7 @@ function run(args: string[], cwd: string): Run {
   return { child, stdout: () => out, stderr: () => err, exit };
 }
 
-async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
+async function waitFor(check: () => boolean, ms = 15_000): Promise<void> {
   const until = Date.now() + ms;
   while (!check()) {
     if (Date.now() > until) throw new Error('timed out waiting');

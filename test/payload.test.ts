@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { chatBody, post, provider, startProxy } from './helpers/proxy.js';
 import { completion, json, mockUpstream, type Recorded } from './helpers/upstream.js';
+import { vendorUpstream } from './helpers/vendors.js';
 
 const echo = () => mockUpstream(json((r: Recorded) => completion('ok', r.json?.model)));
 
@@ -131,4 +132,41 @@ test('payload rules see the alias with its thinking suffix, and run after thinki
   assert.equal(body.reasoning_effort, 'high', 'the suffix counts as the client having chosen');
   assert.equal(body.max_tokens, 10);
   assert.deepEqual(body.extra, { suffixed: true });
+});
+
+test('payload rules on a native upstream act on the body it receives, in its own format (protocol claude, gemini)', async (t) => {
+  const claude = await vendorUpstream('anthropic');
+  const gemini = await vendorUpstream('gemini');
+  const proxy = await startProxy({
+    'claude-api-key': [{ 'api-key': 'sk-ant-upstream-1', 'base-url': claude.baseUrl, models: [{ name: 'claude-sonnet-4-5', alias: 'sonnet' }] }],
+    'gemini-api-key': [{ 'api-key': 'AIza-upstream-1', 'base-url': gemini.baseUrl, models: [{ name: 'gemini-2.5-flash', alias: 'flash' }] }],
+    payload: {
+      default: [
+        { models: [{ name: 'claude-*', protocol: 'claude' }], params: { 'metadata.user_id': 'team-a', max_tokens: 1 } },
+        { models: [{ name: 'gemini-*', protocol: 'gemini' }], params: { 'generationConfig.maxOutputTokens': 77 } },
+      ],
+      override: [
+        { models: [{ name: 'claude-*', protocol: 'claude' }], params: { thinking: { type: 'enabled', budget_tokens: 2048 } } },
+        { models: [{ name: '*', protocol: 'openai' }], params: { 'x.openai': true } },
+        { models: [{ name: 'gemini-*', protocol: 'gemini' }], params: { 'generationConfig.thinkingConfig.thinkingBudget': 0 } },
+      ],
+      filter: [{ models: [{ name: 'claude-*', protocol: 'claude' }], params: ['temperature'] }],
+    },
+  });
+  t.after(() => Promise.all([proxy.close(), claude.close(), gemini.close()]));
+
+  assert.equal((await post(`${proxy.baseURL}/chat/completions`, chatBody('sonnet', { temperature: 0.3 }))).status, 200);
+  const sent = claude.requests.at(-1)!.json;
+  assert.deepEqual(sent.thinking, { type: 'enabled', budget_tokens: 2048 }, 'an Anthropic field, set in the Messages body');
+  assert.deepEqual(sent.metadata, { user_id: 'team-a' });
+  assert.equal(sent.max_tokens, 8192, 'a default does not replace what the translated body already holds');
+  assert.equal(sent.temperature, undefined, 'filtered');
+  assert.equal(sent.x, undefined, 'a protocol openai rule does not touch a claude upstream');
+
+  assert.equal((await post(`${proxy.baseURL}/chat/completions`, chatBody('flash'))).status, 200);
+  const g = gemini.requests.at(-1)!.json;
+  assert.equal(g.generationConfig.maxOutputTokens, 77);
+  assert.equal(g.generationConfig.thinkingConfig.thinkingBudget, 0);
+  assert.ok(Array.isArray(g.contents), 'still a generateContent body');
+  assert.equal(g.messages, undefined);
 });

@@ -40,7 +40,7 @@ function start(script: string, args: string[], env: Record<string, string> = {})
 }
 
 async function waitForOutput(child: Child, pattern: RegExp): Promise<void> {
-  const until = Date.now() + 5000;
+  const until = Date.now() + 15_000; // a process start on a loaded machine
   while (!pattern.test(child.output())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${pattern}`);
     await sleep(10);

@@ -100,11 +100,11 @@ const CONVERSATION_PATHS = new Set(['/chat/completions', '/responses']);
  * The body to send to `target` at `path`: `body` unchanged unless some step applies. Payload
  * rules apply on every path; thinking, modalities and prompt_cache_key on conversations only.
  */
-export function shapeBody(ctx: ShapeContext, target: Target, path: string, body: string | Buffer, request: RequestFacts | undefined): string | Buffer {
+export function shapeBody(ctx: ShapeContext, target: Target, path: string, body: string | Buffer, request: RequestFacts | undefined, payload = true): string | Buffer {
   const conversation = CONVERSATION_PATHS.has(path);
   const thinking = request && conversation ? suffixThinking(ctx.registry, request.model) : undefined;
   const facts: PayloadFacts = { upstreamModel: target.upstreamModel, requestedModel: request?.model, protocol: protocolOf(target.provider.format), fromProtocol: request?.from, headers: request?.headers };
-  const rules = ctx.payload?.mayApply(facts) ? ctx.payload : undefined;
+  const rules = payload && ctx.payload?.mayApply(facts) ? ctx.payload : undefined;
   const cacheKey = conversation && target.provider.supportPromptCacheKey === true;
   const needsText = conversation && (target.thinkingLevels !== undefined || target.inputModalities !== undefined);
   if (!thinking && !rules && !cacheKey && !needsText) return body;

@@ -41,8 +41,11 @@ export function canServe(plan: ExecutePlan, target: Target): boolean {
   return format === 'openai' || plan.path === CHAT_PATH || plan.native?.format === format;
 }
 
-/** Adjusts an upstream body before it is sent (payload rules, thinking; routing/shape.ts). */
-export type ShapeBody = (body: string | Buffer, path: string) => string | Buffer;
+/**
+ * Adjusts an upstream body before it is sent (routing/shape.ts): payload rules, and on chat and
+ * Responses paths thinking, modalities and prompt_cache_key. `payload: false` skips the rules.
+ */
+export type ShapeBody = (body: string | Buffer, path: string, payload?: boolean) => string | Buffer;
 
 export function routeFor(plan: ExecutePlan, target: Target, shape: ShapeBody): Route {
   const format = target.provider.format;
@@ -50,11 +53,12 @@ export function routeFor(plan: ExecutePlan, target: Target, shape: ShapeBody): R
   const path = generationPath(format, target.upstreamModel, plan.stream);
   // The client's own body in the vendor's format: payload rules only (no chat-shaped steps).
   if (plan.native?.format === format) return { path, body: shape(plan.native.body(target), ''), headers: plan.native.headers, native: true };
-  // Translated: chat-shaped steps and payload rules on the hub's chat body, then the vendor's format.
+  // Translated: chat-shaped steps on the hub's chat body, then the vendor's format; payload rules
+  // last, on the body the vendor receives (their paths name its fields, as in CLI Proxy API).
   const body = plan.body(target);
-  const shaped = shape(body, plan.path);
+  const shaped = shape(body, plan.path, false);
   const chat = shaped === body && plan.chat ? plan.chat : (JSON.parse(shaped.toString()) as Json);
-  return { path, body: chatRequestFor(format, chat, target.upstreamModel), convert: format };
+  return { path, body: shape(chatRequestFor(format, chat, target.upstreamModel), ''), convert: format };
 }
 
 /** A committed native answer in chat form (a completion body, or a stream of chat chunks). */

@@ -83,7 +83,7 @@ export async function modelIds(proxy: TestProxy | { url: string }): Promise<stri
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes; returns the value or throws. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 2000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
