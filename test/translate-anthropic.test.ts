@@ -511,3 +511,23 @@ describe('token estimate and Anthropic error shapes', () => {
     assert.equal(anthropicErrorEvent(new ProxyError(500, 'x', 'boom')), 'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"boom"}}\n\n');
   });
 });
+
+describe('tool_use ids are new to the conversation', () => {
+  test('stream: an upstream id the conversation already holds, or one repeated in the answer, is replaced', () => {
+    const { events } = translate(OPENAI_PARALLEL_TOOLS, { usedToolIds: new Set(['call_paris']) });
+    const ids = events.filter((e) => e.data.content_block?.type === 'tool_use').map((e) => e.data.content_block.id);
+    assert.equal(ids.length, 2);
+    assert.notEqual(ids[0], 'call_paris', 'call_paris answered an earlier turn');
+    assert.match(ids[0], /^toolu_msg_fallback_0$/);
+    assert.equal(ids[1], 'call_rome', 'a new id is kept');
+    const twice = translate(OPENAI_PARALLEL_TOOLS.replaceAll('call_rome', 'call_paris'));
+    const both = twice.events.filter((e) => e.data.content_block?.type === 'tool_use').map((e) => e.data.content_block.id);
+    assert.equal(new Set(both).size, 2, both.join(','));
+  });
+
+  test('non-stream: the same rule', () => {
+    const completion = { id: 'chatcmpl-same', choices: [{ message: { tool_calls: [{ id: 'call_0', type: 'function', function: { name: 'f', arguments: '{}' } }, { id: 'call_1', type: 'function', function: { name: 'g', arguments: '{}' } }] }, finish_reason: 'tool_calls' }] };
+    const message = toClient(completion as any, { model: 'm', id: 'msg_turn2', inputTokens: 1, usedToolIds: new Set(['call_0']) });
+    assert.deepEqual(message.content.map((b: any) => b.id), ['toolu_msg_turn2_0', 'call_1']);
+  });
+});

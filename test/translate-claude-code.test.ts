@@ -238,3 +238,30 @@ describe('Claude Code 2.1.197 requests (recorded fixtures)', () => {
     assert.throws(() => toUpstream(bad, 'm'), (e: ProxyError) => e.status === 400 && /^messages\.2\.content\.0\.id: must be a string/.test(e.message));
   });
 });
+
+describe('Claude Code 2.1.332: tool search (recorded fixture)', () => {
+  const toolSearch = fixture('claude-tool-search');
+
+  test('a tool_reference loads its deferred tool; the placeholder and unreferenced deferred tools stay hidden', () => {
+    const chat = toUpstream(variant(toolSearch.body), 'up-model');
+    assertChatShape(chat);
+    const offered = chat.tools!.map((t) => t.function.name);
+    assert.ok(offered.includes('ToolSearch') && offered.includes('Bash'));
+    assert.ok(offered.includes('WebFetch'), 'WebFetch was named by the ToolSearch result');
+    assert.ok(!offered.includes('DeferredToolPlaceholder'), 'a deferred tool nobody referenced is not offered');
+    const webFetch = chat.tools!.find((t) => t.function.name === 'WebFetch')!;
+    assert.deepEqual(webFetch.function.parameters, toolSearch.body.tools.find((t: any) => t.name === 'WebFetch').input_schema);
+    // The tool result the model reads says what happened instead of being empty.
+    const result = chat.messages.find((m) => m.role === 'tool')!;
+    assert.equal(result.content, 'Tool WebFetch is loaded and can be called now.');
+  });
+
+  test('before any tool search, deferred tools are not offered', () => {
+    const body = variant(toolSearch.body);
+    body.messages = body.messages.slice(0, 2);
+    const chat = toUpstream(body, 'up-model');
+    const offered = chat.tools!.map((t) => t.function.name);
+    assert.ok(!offered.includes('WebFetch') && !offered.includes('DeferredToolPlaceholder'), offered.join(','));
+    assert.equal(offered.length, toolSearch.body.tools.filter((t: any) => t.defer_loading !== true).length);
+  });
+});

@@ -1,5 +1,5 @@
 /**
- * Claude Code 2.1.197 (pinned in scripts/clients.json), run headless against the built cliproxy and
+ * Claude Code (pinned in scripts/clients.json), run headless against the built cliproxy and
  * a scripted OpenAI-compatible upstream: the whole agent loop through the Anthropic → chat
  * translation, as a user would run it. `npm run test:clients` installs the CLI first.
  */
@@ -57,6 +57,36 @@ describe('Claude Code through cliproxy', () => {
     assert.equal(assistant.tool_calls[0].function.name, 'Bash');
     const tool = second.messages.find((m: any) => m.role === 'tool');
     assert.equal(tool.tool_call_id, assistant.tool_calls[0].id);
+  });
+
+  // Claude Code 2.1.3xx hides rarely used tools behind ToolSearch (Anthropic's tool search): the
+  // result is a tool_reference block, and the tool joins the list with defer_loading. A chat model
+  // must see the loaded tool offered, and a tool result that says so, not an empty one.
+  test('tool search: ToolSearch loads a deferred tool, the model calls it, Claude Code runs it', async (t) => {
+    let step = 0;
+    const env = await setup((req): Reply => {
+      if (!isMainLoop(req)) return { text: 'side answer' };
+      step++;
+      if (step === 1) return { toolCalls: [{ name: 'ToolSearch', arguments: { query: 'select:CronList' } }] };
+      if (step === 2 && toolNames(req).includes('CronList')) return { toolCalls: [{ name: 'CronList', arguments: {} }] };
+      return { text: `Cron list said: ${(lastToolResult(req) ?? '').trim().slice(0, 80)}` };
+    });
+    t.after(() => env.close());
+    const run = await runClaude(env.server, 'List the cron jobs', { args: ['--allowedTools', 'ToolSearch,CronList'], timeoutMs: 120_000 });
+    assert.equal(run.code, 0, describeRun(run));
+    assert.match(run.stdout, /Cron list said: \S/, describeRun(run));
+    const chats = env.upstream.chats().map((r) => r.json).filter(isMainLoop);
+    assert.ok(!toolNames(chats[0]).includes('CronList'), 'not offered before the search');
+    assert.ok(!toolNames(chats[0]).some((n) => n === 'DeferredToolPlaceholder'), 'the placeholder is never offered');
+    assert.ok(toolNames(chats[1]).includes('CronList'), 'offered once the search named it');
+    const loaded = chats[1].messages.find((m: any) => m.role === 'tool');
+    assert.equal(loaded.content, 'Tool CronList is loaded and can be called now.');
+    const calls = (chats.at(-1)?.messages ?? []).flatMap((m: any) => (m.role === 'assistant' ? (m.tool_calls ?? []) : []));
+    assert.ok(calls.some((c: any) => c.function.name === 'CronList'), 'the call went back to the model');
+    // The scripted upstream numbers its calls call_scripted_0 in every answer, as some servers do:
+    // cliproxy gives the second one a new id, or Claude Code would drop the answer and ask again.
+    assert.equal(new Set(calls.map((c: any) => c.id)).size, calls.length, JSON.stringify(calls.map((c: any) => c.id)));
+    assert.equal(chats.length, 3, 'no request was sent twice');
   });
 
   test('parallel tool calls in one turn', async (t) => {

@@ -62,6 +62,9 @@ export function userPart(block: Json, path: string): ChatContentPart | undefined
       const body = searchResultText(block);
       return body === undefined ? undefined : { type: 'text', text: body };
     }
+    // A tool search's answer (Claude Code's ToolSearch): the named tool is offered from now on.
+    case 'tool_reference':
+      return typeof block.tool_name === 'string' ? { type: 'text', text: `Tool ${block.tool_name} is loaded and can be called now.` } : undefined;
     default:
       return undefined;
   }

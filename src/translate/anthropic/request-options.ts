@@ -11,14 +11,18 @@ import { invalid, isObject, text, type Json } from './request-validate.js';
  * Client tools (no `type`, or `custom`) become functions. Server tools (`web_search_20250305`,
  * `web_fetch_…`, `bash_…`, `text_editor_…`, `computer_…`, `code_execution_…`, `memory_…`, MCP
  * toolsets) run inside Anthropic's API: a chat upstream has nothing to run them, so they are dropped.
+ * A tool with `defer_loading: true` is hidden from the model until a `tool_reference` in the
+ * conversation names it (Anthropic's tool search, used by Claude Code): offered only once `loaded`
+ * holds its name, as Anthropic's API would.
  */
-export function tools(list: unknown): ChatTool[] {
+export function tools(list: unknown, loaded: ReadonlySet<string> = new Set()): ChatTool[] {
   if (!Array.isArray(list)) throw invalid('tools', 'must be an array');
   const out: ChatTool[] = [];
   list.forEach((tool, i) => {
     const at = `tools.${i}`;
     if (!isObject(tool)) throw invalid(at, 'must be an object');
     if (tool.type !== undefined && tool.type !== null && tool.type !== 'custom') return;
+    if (tool.defer_loading === true && !(typeof tool.name === 'string' && loaded.has(tool.name))) return;
     const fn: ChatTool['function'] = { name: text(tool.name, `${at}.name`), parameters: objectSchema(tool.input_schema) };
     if (typeof tool.description === 'string') fn.description = tool.description;
     out.push({ type: 'function', function: fn });
@@ -101,4 +105,19 @@ export function endUser(metadata: unknown): string | undefined {
   if (typeof id !== 'string' || id === '') return undefined;
   if (id.length <= 64 && !id.startsWith('{')) return id;
   return `u-${createHash('sha256').update(id).digest('hex').slice(0, 40)}`;
+}
+
+/** The tool names that `tool_reference` blocks inside the conversation's tool results load. */
+export function referencedTools(messages: readonly unknown[]): Set<string> {
+  const names = new Set<string>();
+  for (const message of messages) {
+    if (!isObject(message) || message.role !== 'user' || !Array.isArray(message.content)) continue;
+    for (const block of message.content) {
+      if (!isObject(block) || block.type !== 'tool_result' || !Array.isArray(block.content)) continue;
+      for (const inner of block.content) {
+        if (isObject(inner) && inner.type === 'tool_reference' && typeof inner.tool_name === 'string') names.add(inner.tool_name);
+      }
+    }
+  }
+  return names;
 }

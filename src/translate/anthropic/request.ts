@@ -12,7 +12,7 @@
  */
 import type { ChatContentPart, ChatMessage, ChatRequest, ChatToolCall } from '../openai-chat.js';
 import { joinParts, toolResultText, userPart } from './request-blocks.js';
-import { effortOf, endUser, toolChoice, tools } from './request-options.js';
+import { effortOf, endUser, referencedTools, toolChoice, tools } from './request-options.js';
 import { invalid, isObject, number, text, type Json } from './request-validate.js';
 import { repairToolTurns } from '../chat/tool-turns.js';
 
@@ -143,7 +143,8 @@ export function toUpstream(req: Json, model: string): ChatRequest {
     out.stream_options = { include_usage: true };
   }
   if (req.tools !== undefined && req.tools !== null) {
-    const list = tools(req.tools);
+    const deferred = Array.isArray(req.tools) && req.tools.some((tool) => isObject(tool) && tool.defer_loading === true);
+    const list = tools(req.tools, deferred ? referencedTools(req.messages) : undefined);
     if (list.length > 0) out.tools = list;
   }
   // OpenAI rejects tool_choice without tools.

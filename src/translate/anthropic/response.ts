@@ -15,6 +15,36 @@ export interface ClientOptions {
   readonly id: string;
   /** Estimated input tokens, used only when the upstream reports no usage. */
   readonly inputTokens: number;
+  /** tool_use ids the conversation already holds (toolUseIdsOf): a new call never reuses one. */
+  readonly usedToolIds?: ReadonlySet<string>;
+}
+
+/**
+ * The id of the answer's n-th tool call: the upstream's own when it is new to the conversation,
+ * else one made from our message id (unique per request). Some OpenAI-compatible servers number
+ * their calls `call_0`, `call_1` in every answer; Claude Code discards an answer whose tool_use id
+ * repeats an earlier one and sends the same request again, so the loop never moves on.
+ */
+export function toolUseId(upstreamId: string | undefined, taken: Set<string>, messageId: string, n: number): string {
+  let id = upstreamId && !taken.has(upstreamId) ? upstreamId : `toolu_${messageId}_${n}`;
+  while (taken.has(id)) id += '_';
+  taken.add(id);
+  return id;
+}
+
+/** The tool_use ids in an Anthropic request's assistant turns. */
+export function toolUseIdsOf(messages: unknown): Set<string> {
+  const ids = new Set<string>();
+  if (!Array.isArray(messages)) return ids;
+  for (const m of messages) {
+    if (typeof m !== 'object' || m === null || (m as { role?: unknown }).role !== 'assistant') continue;
+    const content = (m as { content?: unknown }).content;
+    if (!Array.isArray(content)) continue;
+    for (const block of content) {
+      if (typeof block === 'object' && block !== null && block.type === 'tool_use' && typeof block.id === 'string') ids.add(block.id);
+    }
+  }
+  return ids;
 }
 
 /** `msg_…` from the upstream's completion id, so that logs on both sides can be matched. */
@@ -75,10 +105,11 @@ export function toClient(res: ChatCompletion, opts: ClientOptions): Message {
     content.push({ type: 'text', text: msg.content });
     chars += msg.content.length;
   }
+  const taken = new Set(opts.usedToolIds);
   (msg.tool_calls ?? []).forEach((call, i) => {
     const args = call.function?.arguments;
     chars += args?.length ?? 0;
-    content.push({ type: 'tool_use', id: call.id || `toolu_${id}_${i}`, name: call.function?.name ?? '', input: parseArguments(args) });
+    content.push({ type: 'tool_use', id: toolUseId(call.id, taken, opts.id, i), name: call.function?.name ?? '', input: parseArguments(args) });
   });
   const hasToolUse = content.some((b) => b.type === 'tool_use');
   const [stop_reason, stop_sequence] = stopReason(choice.finish_reason, hasToolUse, choice.stop_reason ?? choice.matched_stop);

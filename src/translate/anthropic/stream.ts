@@ -10,7 +10,7 @@
  */
 import { ProxyError } from '../../errors.js';
 import type { Message } from './messages.js';
-import { messageId, stopReason, usageOf } from './response.js';
+import { messageId, stopReason, toolUseId, usageOf } from './response.js';
 import type { ChatChunk, ChatChunkToolCall, ChatUsage } from '../openai-chat.js';
 
 export interface StreamOptions {
@@ -24,6 +24,8 @@ export interface StreamOptions {
   readonly errorEvent: (error: ProxyError) => string;
   /** Keep-alive period for `ping` events while the upstream is silent (0: none). */
   readonly pingEveryMs?: number;
+  /** tool_use ids the conversation already holds: a new call never reuses one (response.ts toolUseId). */
+  readonly usedToolIds?: ReadonlySet<string>;
 }
 
 export interface AnthropicStream {
@@ -88,6 +90,7 @@ export function streamToClient(opts: StreamOptions): AnthropicStream {
   let open: { kind: 'text' | 'thinking' | 'tool'; index: number; tool?: ToolState } | undefined;
   const tools: ToolState[] = [];
   const toolsByIndex = new Map<number, ToolState>();
+  const takenIds = new Set(opts.usedToolIds);
   let finish: string | null | undefined;
   let stopString: unknown;
   let usage: ChatUsage | null | undefined;
@@ -171,7 +174,7 @@ export function streamToClient(opts: StreamOptions): AnthropicStream {
     const key = call.index ?? (call.id ? tools.length : Math.max(0, tools.length - 1));
     let tool = toolsByIndex.get(key);
     if (!tool) {
-      tool = { id: call.id || `toolu_${id}_${tools.length}`, name: '', args: '', sent: 0, block: -1, closed: false, checked: -1 };
+      tool = { id: toolUseId(call.id, takenIds, opts.id, tools.length), name: '', args: '', sent: 0, block: -1, closed: false, checked: -1 };
       toolsByIndex.set(key, tool);
       tools.push(tool);
     }
