@@ -146,7 +146,10 @@ async function bootstrapStream(response: UpstreamResponse, base: Omit<CommittedB
   return {
     ok: true,
     committed: {
-      ...base,
+      target: base.target,
+      credential: base.credential,
+      attempts: base.attempts,
+      native: base.native,
       kind: 'stream',
       status: response.statusCode,
       headers: response.headers,
@@ -204,7 +207,9 @@ async function attempt(rt: Runtime, snap: Snapshot, plan: ExecutePlan, cand: Can
     if (isJson(response.headers) && !isCompleteJson(body)) {
       return transientFailure(502, 'upstream_invalid_response', `upstream ${providerName} returned an incomplete or invalid JSON body (${body.length} bytes)`);
     }
-    const committed: CommittedBody = { ...base, kind: 'body', status, headers: response.headers, body };
+    // Fields written out, not `{ ...base }`: the spread cost a fifth of cliproxy's CPU per request
+    // (bench/README.md change log, #5).
+    const committed: CommittedBody = { target, credential, attempts, native: route.native, kind: 'body', status, headers: response.headers, body };
     return { ok: true, committed: route.convert ? committedAsChat(route.convert, committed, target) : committed };
   } catch (err) {
     response.body.destroy();

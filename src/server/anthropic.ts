@@ -14,7 +14,7 @@ import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
 import { parseCompletion, runChat } from './hub.js';
 import { anthropicErrorEvent } from './errors.js';
-import { modelNotFound, passthroughHeaders, resolveRequestModel, routingHeaders } from './openai.js';
+import { addRoutingHeaders, modelNotFound, passthroughHeaders, resolveRequestModel } from './openai.js';
 import { relayStream } from './sse.js';
 import { chatOrNativeOnly, nativePlan, relayNative } from './native-relay.js';
 import { upstreamTokenCount } from './native-count-tokens.js';
@@ -69,11 +69,11 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
     stopKeepAlive?.();
   }
   if (committed.native) return relayNative(ctx, committed, pool.id, anthropicErrorEvent);
-  const headers: Record<string, string> = { ...ctx.headers, ...routingHeaders(ctx, committed) };
+  const headers = addRoutingHeaders(ctx, committed, ctx.headers);
   // Translated answers carry the upstream's headers only when asked for explicitly.
   if (ctx.snap.config['passthrough-headers'] === true) passthroughHeaders(committed.headers, headers);
   if (committed.kind === 'stream') {
-    ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
+    ctx.res.writeHead(200, Object.assign(headers, SSE_HEADERS));
     ctx.res.flushHeaders();
     const mapper = streamToClient({ model, id, inputTokens, errorEvent: anthropicErrorEvent, pingEveryMs: PING_EVERY_MS, usedToolIds: toolUseIdsOf(json.messages) });
     // toUpstream asks for the usage chunk; the client always gets usage (in message_delta).
@@ -87,7 +87,7 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   if (!stream && ctx.res.headersSent) return void ctx.res.end(JSON.stringify(message));
   if (!stream) return sendJson(ctx, 200, message, headers);
   // Asked for a stream, got a plain answer (the upstream ignores `stream`): send it as events.
-  ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
+  ctx.res.writeHead(200, Object.assign(headers, SSE_HEADERS));
   ctx.res.end(messageToEvents(message));
 }
 

@@ -15,7 +15,7 @@ import { clientSignal, sendJson, type RequestContext } from './context.js';
 import { embed } from './gemini-embed.js';
 import { GeminiFramer } from './gemini-framing.js';
 import { parseCompletion, runChat } from './hub.js';
-import { routingHeaders } from './openai.js';
+import { addRoutingHeaders } from './openai.js';
 import { relayStream } from './sse.js';
 import { nativePlan, relayNative } from './native-relay.js';
 
@@ -121,9 +121,9 @@ async function generate(ctx: RequestContext, id: string, stream: boolean): Promi
   const native = !stream || framer.sse ? nativePlan('gemini', raw, model, ctx.req.headers) : undefined;
   const committed = await runChat(ctx, pool, chat, clientSignal(ctx.res), native);
   if (committed.native) return relayNative(ctx, committed, pool.id, framer.error);
-  const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
+  const headers = addRoutingHeaders(ctx, committed, ctx.headers);
   if (committed.kind === 'stream') {
-    ctx.res.writeHead(200, { ...headers, ...(framer.sse ? SSE_HEADERS : ARRAY_HEADERS) });
+    ctx.res.writeHead(200, Object.assign(headers, framer.sse ? SSE_HEADERS : ARRAY_HEADERS));
     ctx.res.flushHeaders();
     const translator = streamToGemini(opts);
     const mapper = {
@@ -138,7 +138,7 @@ async function generate(ctx: RequestContext, id: string, stream: boolean): Promi
   const answer = toGemini(completion, opts);
   if (!stream) return sendJson(ctx, 200, answer, headers);
   // Asked for a stream, got a plain answer (the upstream ignores `stream`): one stream object.
-  ctx.res.writeHead(200, { ...headers, ...(framer.sse ? SSE_HEADERS : ARRAY_HEADERS) });
+  ctx.res.writeHead(200, Object.assign(headers, framer.sse ? SSE_HEADERS : ARRAY_HEADERS));
   ctx.res.end(framer.frame([answer]) + framer.close());
 }
 

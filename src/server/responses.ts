@@ -14,7 +14,7 @@ import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type RequestContext } from './context.js';
 import { responsesFailedEvent } from './errors.js';
 import { parseCompletion, runChat } from './hub.js';
-import { resolveRequestModel, routingHeaders } from './openai.js';
+import { addRoutingHeaders, resolveRequestModel } from './openai.js';
 import { ResponseStore } from './responses-store.js';
 import { relayStream } from './sse.js';
 import { nativePlan, relayNative } from './native-relay.js';
@@ -100,9 +100,9 @@ export async function respond(ctx: RequestContext, raw: string, json: Json): Pro
   };
   const committed = await runChat(ctx, pool, chat, clientSignal(ctx.res), native);
   if (committed.native) return relayNative(ctx, committed, pool.id, (e) => responsesFailedEvent(e, { id: opts.id, object: 'response', model }, 0));
-  const headers = { ...ctx.headers, ...routingHeaders(ctx, committed) };
+  const headers = addRoutingHeaders(ctx, committed, ctx.headers);
   if (committed.kind === 'stream') {
-    ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
+    ctx.res.writeHead(200, Object.assign(headers, SSE_HEADERS));
     ctx.res.flushHeaders();
     const mapper = streamToResponses({ ...opts, request: json, failedEvent: responsesFailedEvent, keepAliveMs: KEEP_ALIVE_MS });
     const tap = ctx.rt.observe.streamTap(ctx, false);
@@ -116,7 +116,7 @@ export async function respond(ctx: RequestContext, raw: string, json: Json): Pro
   keep(response);
   if (!stream) return sendJson(ctx, 200, response, headers);
   // Asked for a stream, got a plain answer (the upstream ignores `stream`): send it as events.
-  ctx.res.writeHead(200, { ...headers, ...SSE_HEADERS });
+  ctx.res.writeHead(200, Object.assign(headers, SSE_HEADERS));
   ctx.res.end(responseToEvents(response));
 }
 
