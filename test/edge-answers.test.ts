@@ -99,3 +99,31 @@ test('malformed HTTP (400), a header flood (431) and slow headers (408) get the 
 
   assert.equal((await fetch(`${proxy.url}/healthz`)).status, 200, 'the server lives on');
 });
+
+// Codex CLI (built-in OpenAI provider) opens the Responses API as a WebSocket first; only a 426
+// makes it switch to HTTP at once instead of reconnecting five times (~16 s) every session.
+test('a WebSocket upgrade gets 426 and the connection closes; other Upgrade headers are served as plain HTTP', async (t) => {
+  const up = await mockUpstream(error(200, 'unused', 'unused'));
+  up.handler = (_req, res) => {
+    const body = JSON.stringify({ id: 'c', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }] });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const proxy = await startProxy({ 'openai-compatibility': [provider('p', up.url, ['m'])] });
+  t.after(() => Promise.all([proxy.close(), up.close()]));
+  const port = proxy.gateway.port;
+  const ws = parseRaw(
+    await raw(port, 'GET /v1/responses HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer sk-client-test-key-0001\r\n\r\n'),
+  );
+  assert.equal(ws.status, 426);
+  assert.equal(ws.headers.connection, 'close');
+  assert.equal(ws.json.error.code, 'websocket_unsupported');
+  assert.ok(ws.headers['x-request-id']);
+  // curl --http2 on http:// asks for h2c: the POST is answered over HTTP/1.1 as usual.
+  const body = JSON.stringify(chatBody('m'));
+  const h2c = await raw(
+    port,
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nAuthorization: Bearer sk-client-test-key-0001\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  assert.match(h2c, /^HTTP\/1\.1 200 /);
+});

@@ -260,3 +260,56 @@ describe('Responses API through the openai SDK', () => {
     assert.match(text, /cliproxy_tokens_total\{model="text",direction="in"\} [1-9]\d*\n/);
   });
 });
+
+// Codex with the built-in OpenAI provider compacts through the server: a compaction_trigger item in,
+// exactly one compaction item out, sent back on later turns in place of the history.
+test('remote compaction on a chat upstream: one compaction item out (plain and streamed), its summary back in on later turns', async (t) => {
+  const up = await mockUpstream((req, res, r) => {
+    const last = r.json.messages.at(-1);
+    const asking = typeof last?.content === 'string' && last.content.includes('handoff note');
+    const text = asking ? 'SUMMARY: the user wants the tests green; step 2 is next.' : `seen:${JSON.stringify(r.json.messages)}`;
+    if (r.json.stream) return sse([delta('c-up', { content: text.slice(0, 10) }), delta('c-up', { content: text.slice(10) }), delta('c-up', {}, 'stop'), usageChunk('c-up', 50, 12)])(req, res, r);
+    return json(completion(text, 'c-up'))(req, res, r);
+  });
+  const proxy = await startProxy({ 'openai-compatibility': [provider('p', up.url, [{ name: 'c-up', alias: 'codex-model' }])] });
+  t.after(() => Promise.all([proxy.close(), up.close()]));
+  const tools = [{ type: 'function', name: 'exec_command', parameters: { type: 'object', properties: { cmd: { type: 'string' } } } }];
+  const history = [
+    { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Make the tests green' }] },
+    { type: 'function_call', call_id: 'call_1', name: 'exec_command', arguments: '{"cmd":"npm test"}' },
+    { type: 'function_call_output', call_id: 'call_1', output: '3 failing' },
+  ];
+
+  const plain = await post(`${proxy.baseURL}/responses`, { model: 'codex-model', input: [...history, { type: 'compaction_trigger' }], tools, store: false });
+  assert.equal(plain.status, 200);
+  const body = (await plain.json()) as any;
+  assert.equal(body.status, 'completed');
+  assert.equal(body.output.length, 1, 'exactly one output item');
+  assert.equal(body.output[0].type, 'compaction');
+  assert.match(body.output[0].encrypted_content, /^cliproxy-compaction-v1:/);
+  const asked = up.requests.at(-1)!.json;
+  assert.match(asked.messages.at(-1).content, /handoff note/);
+  assert.equal(asked.tool_choice, 'none', 'the summary is text, not a tool call');
+  assert.ok(asked.messages.some((m: any) => m.role === 'tool' && m.content === '3 failing'), 'the whole conversation is summarised');
+
+  // Streamed, as Codex asks: the item arrives in output_item.done and in response.completed.
+  const streamed = await post(`${proxy.baseURL}/responses`, { model: 'codex-model', input: [...history, { type: 'compaction_trigger' }], tools, stream: true, store: false });
+  const events = (await streamed.text()).split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+  const done = events.filter((e) => e.type === 'response.output_item.done');
+  assert.equal(done.length, 1);
+  assert.equal(done[0].item.type, 'compaction');
+  const completed = events.find((e) => e.type === 'response.completed');
+  assert.deepEqual(completed.response.output, [done[0].item]);
+  assert.ok(completed.response.usage.output_tokens > 0);
+
+  // The next turn: Codex sends the item instead of the history; the model reads the summary.
+  const item = done[0].item;
+  const foreign = { type: 'compaction', encrypted_content: 'gAAAAABencrypted-by-another-server' };
+  const next = await post(`${proxy.baseURL}/responses`, { model: 'codex-model', input: [foreign, { type: 'compaction', encrypted_content: item.encrypted_content }, { type: 'message', role: 'user', content: 'Go on' }], store: false });
+  assert.equal(next.status, 200);
+  const sent = up.requests.at(-1)!.json.messages;
+  const text = JSON.stringify(sent);
+  assert.match(text, /SUMMARY: the user wants the tests green; step 2 is next\./);
+  assert.ok(!text.includes('gAAAAB'), 'an item another server made is dropped');
+  assert.ok(text.indexOf('SUMMARY') < text.indexOf('Go on'), 'the summary stands where the history was');
+});

@@ -134,6 +134,7 @@ async function handle(ctx: RequestContext, mounts: readonly Mount[]): Promise<vo
     ctx.res.end();
     return;
   }
+  if (isWebSocketUpgrade(req)) refuseWebSocket(ctx);
   if (isGeminiRequest(ctx)) return routeGemini(ctx);
   if (path.startsWith('/v1/')) return routeV1(ctx);
   if (path === CODEX_RESPONSES) {
@@ -148,6 +149,22 @@ async function handle(ctx: RequestContext, mounts: readonly Mount[]): Promise<vo
   if (path === '/healthz' && get) return sendJson(ctx, 200, { status: 'ok' });
   if (path === '/' && get) return sendJson(ctx, 200, { name: 'cliproxy', version: VERSION, endpoints: ENDPOINTS });
   throw new ProxyError(404, 'not_found', `no such endpoint: ${req.method} ${path}`);
+}
+
+/** A WebSocket handshake (node:http hands it to the request listener while no 'upgrade' listener exists). */
+function isWebSocketUpgrade(req: RequestContext['req']): boolean {
+  const upgrade = req.headers.upgrade;
+  return typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket';
+}
+
+/**
+ * cliproxy speaks HTTP only. Codex CLI with the built-in OpenAI provider opens the Responses API
+ * as a WebSocket first: 426 is the one answer that makes it switch to HTTP at once (anything else
+ * costs five reconnects, about 16 s, every session). The connection is closed after the answer.
+ */
+function refuseWebSocket(ctx: RequestContext): never {
+  ctx.headers.connection = 'close';
+  throw new ProxyError(426, 'websocket_unsupported', 'cliproxy serves this API over HTTP only: send the request as an HTTP POST');
 }
 
 function fail(ctx: RequestContext, err: unknown): void {

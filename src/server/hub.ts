@@ -3,11 +3,12 @@
  * translates its request to a chat completion request, runs it here through the one attempt loop,
  * and translates the chat answer (a body, or a chat SSE stream) back to its own format.
  */
-import { ProxyError, UpstreamReply } from '../errors.js';
+import { createParser } from 'eventsource-parser';
+import { ClientGone, ProxyError, UpstreamReply } from '../errors.js';
 import { execute, type Committed, type CommittedBody } from '../execute.js';
 import { sessionKeyOf } from '../routing/affinity.js';
 import type { Pool, Target } from '../routing/registry.js';
-import type { ChatCompletion, ChatRequest } from '../translate/openai-chat.js';
+import type { ChatCompletion, ChatRequest, ChatUsage } from '../translate/openai-chat.js';
 import { renameModel } from '../upstream/rewrite.js';
 import type { NativePlan } from '../upstream/route.js';
 import type { ClientProtocol } from '../routing/shape.js';
@@ -86,4 +87,57 @@ export async function runChat(ctx: RequestContext, pool: Pool, chat: ChatRequest
       if (retries >= 2 || !relax(chat, err)) throw err;
     }
   }
+}
+
+/**
+ * The whole text of a chat answer and its usage, from a body or by reading a stream to its end:
+ * for answers a client gets only once complete (a compaction summary). An error object in the
+ * stream fails like an upstream error; a client that leaves stops the read and the upstream.
+ */
+export async function completionText(committed: Committed, signal: ClientSignal): Promise<{ text: string; usage?: ChatUsage | null }> {
+  if (committed.kind === 'body') {
+    const completion = parseCompletion(committed);
+    const content = completion.choices?.[0]?.message?.content;
+    return { text: typeof content === 'string' ? content : '', usage: completion.usage };
+  }
+  let text = '';
+  let usage: ChatUsage | null | undefined;
+  let failure: ProxyError | undefined;
+  const parser = createParser({
+    onEvent: (event) => {
+      if (event.data === '[DONE]' || failure) return;
+      let chunk: { choices?: Array<{ delta?: { content?: unknown } }>; usage?: ChatUsage | null; error?: { message?: unknown } };
+      try {
+        chunk = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (chunk.error) {
+        failure = new ProxyError(502, 'upstream_error', `upstream ${committed.target.provider.name}: ${String(chunk.error.message ?? 'error in the stream')}`);
+        return;
+      }
+      const content = chunk.choices?.[0]?.delta?.content;
+      if (typeof content === 'string') text += content;
+      if (chunk.usage) usage = chunk.usage;
+    },
+  });
+  const decoder = new TextDecoder();
+  const onAbort = () => committed.abort();
+  signal.once('abort', onAbort);
+  try {
+    for (const piece of committed.prelude) parser.feed(decoder.decode(piece, { stream: true }));
+    for (;;) {
+      const next = await committed.rest.next();
+      if (signal.aborted) throw new ClientGone();
+      if (next.done) break;
+      parser.feed(decoder.decode(next.value, { stream: true }));
+    }
+  } catch (err) {
+    if (signal.aborted) throw new ClientGone();
+    throw err instanceof ProxyError ? err : new ProxyError(502, 'upstream_error', `upstream ${committed.target.provider.name}: the stream broke off`);
+  } finally {
+    signal.off('abort', onAbort);
+  }
+  if (failure) throw failure;
+  return { text, usage };
 }

@@ -6,14 +6,18 @@
  * default as in OpenAI's API) so that `previous_response_id`, GET and DELETE work.
  */
 import { ProxyError, badRequest } from '../errors.js';
+import type { Committed } from '../execute.js';
+import type { ChatUsage } from '../translate/openai-chat.js';
 import { normalizeUsage } from '../observe/usage.js';
 import type { Runtime } from '../runtime.js';
 import { responseId, responseToEvents, streamToResponses, toChat, toResponse, type ResponseObject, type ResponseOptions } from '../translate/responses/index.js';
+import { compactionChat, compactionItem, isCompactionRequest } from '../translate/responses/compaction.js';
+import { itemId, responseShell, usageOf } from '../translate/responses/response.js';
 import type { Json } from '../translate/responses/types.js';
 import { readJsonBody } from './body.js';
-import { clientSignal, sendJson, type RequestContext } from './context.js';
+import { clientSignal, sendJson, type ClientSignal, type RequestContext } from './context.js';
 import { responsesFailedEvent } from './errors.js';
-import { parseCompletion, runChat } from './hub.js';
+import { completionText, parseCompletion, runChat } from './hub.js';
 import { addRoutingHeaders, resolveRequestModel } from './openai.js';
 import { ResponseStore } from './responses-store.js';
 import { relayStream } from './sse.js';
@@ -86,7 +90,11 @@ export async function respond(ctx: RequestContext, raw: string, json: Json): Pro
     else throw previousNotFound(previous);
     history = found ?? [];
   }
-  const { chat, tools } = native?.only ? { chat: { model, messages: [], stream: json.stream === true }, tools: new Map() } : toChat(json, model, history);
+  const translated = native?.only ? { chat: { model, messages: [], stream: json.stream === true }, tools: new Map() } : toChat(json, model, history);
+  // Codex's remote compaction: a chat upstream writes a summary (translate/responses/compaction.ts).
+  const compaction = !native?.only && isCompactionRequest(json);
+  const chat = compaction ? compactionChat(translated.chat) : translated.chat;
+  const tools = translated.tools;
   const stream = chat.stream === true;
   const opts: ResponseOptions = {
     id: responseId(ctx.requestId),
@@ -98,9 +106,19 @@ export async function respond(ctx: RequestContext, raw: string, json: Json): Pro
   const keep = (response: ResponseObject | undefined) => {
     if (response && json.store !== false) store.put(owner, response, inputItems(json.input), typeof previous === 'string' ? previous : undefined);
   };
-  const committed = await runChat(ctx, pool, chat, clientSignal(ctx.res), native);
+  const signal = clientSignal(ctx.res);
+  const committed = await runChat(ctx, pool, chat, signal, native);
   if (committed.native) return relayNative(ctx, committed, pool.id, (e) => responsesFailedEvent(e, { id: opts.id, object: 'response', model }, 0));
   const headers = addRoutingHeaders(ctx, committed, ctx.headers);
+  if (compaction) {
+    const { response, usage } = await compactionResponse(json, committed, signal, opts);
+    ctx.info.usage = normalizeUsage(usage);
+    keep(response);
+    if (!stream) return sendJson(ctx, 200, response, headers);
+    ctx.res.writeHead(200, Object.assign(headers, SSE_HEADERS));
+    ctx.res.end(responseToEvents(response));
+    return;
+  }
   if (committed.kind === 'stream') {
     ctx.res.writeHead(200, Object.assign(headers, SSE_HEADERS));
     ctx.res.flushHeaders();
@@ -166,4 +184,18 @@ function inputItemsPage(items: readonly unknown[], responseId: string, query: UR
   const limit = Math.min(100, Math.max(1, Number(query?.get('limit')) || 20));
   const page = data.slice(0, limit);
   return { object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: data.length > limit };
+}
+
+/**
+ * The answer to a compaction request from a chat upstream: one `compaction` item holding the
+ * model's summary (nothing else: Codex wants exactly one). No summary is an upstream failure.
+ */
+async function compactionResponse(req: Json, committed: Committed, signal: ClientSignal, opts: ResponseOptions): Promise<{ response: ResponseObject; usage?: ChatUsage | null }> {
+  const { text, usage } = await completionText(committed, signal);
+  if (text.trim() === '') throw new ProxyError(502, 'upstream_invalid_response', `upstream ${committed.target.provider.name} wrote no summary to compact the conversation into`);
+  const response = responseShell(req, opts);
+  response.status = 'completed';
+  response.output = [compactionItem(itemId('cmp', opts.id, 0), text.trim())];
+  response.usage = usageOf(usage, opts.inputTokens, text.length);
+  return { response, usage };
 }

@@ -8,7 +8,7 @@ import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { describeRun, lastToolResult, MODEL, runCodex, startBuiltServer, startScriptedUpstream, toolNames, UPSTREAM_MODEL, type BuiltServer, type Reply, type Script, type ScriptedUpstream } from './harness.js';
+import { CLIENT_KEY, describeRun, lastToolResult, MODEL, runCodex, startBuiltServer, startScriptedUpstream, toolNames, UPSTREAM_MODEL, type BuiltServer, type Reply, type Script, type ScriptedUpstream } from './harness.js';
 
 /** Upstream + server for one case; `aliases` are more client-visible names for the upstream model. */
 async function setup(t: TestContext, script: Script, aliases: string[] = []): Promise<{ upstream: ScriptedUpstream; server: BuiltServer }> {
@@ -93,5 +93,31 @@ describe('Codex CLI through cliproxy', () => {
     assert.equal(await readFile(join(cwd, 'greeting.txt'), 'utf8'), 'written through cliproxy\n');
     const offered = env.upstream.chats()[0]!.json.tools.find((tool: any) => tool.function.name === 'apply_patch');
     assert.deepEqual(offered.function.parameters.required, ['input']);
+  });
+
+  // `openai_base_url` points Codex's built-in OpenAI provider at cliproxy (the key in auth.json).
+  // That provider tries a Responses WebSocket first (cliproxy's 426 sends it to HTTP at once) and
+  // compacts remotely: a compaction_trigger item, answered with one compaction item holding the
+  // upstream model's summary, which Codex sends back instead of the history.
+  test('built-in OpenAI provider: WebSocket refused at once, remote compaction through a chat upstream', async (t) => {
+    let calls = 0;
+    const env = await setup(t, (req): Reply => {
+      const last = req.messages.at(-1);
+      if (typeof last?.content === 'string' && last.content.includes('handoff note')) return { text: 'SUMMARY-7Z: the user asked for a command; it printed compact-2.' };
+      if (calls++ === 0) return shellCall(req, 'echo compact-$((1+1))') ?? { text: 'no shell tool offered' };
+      return { text: `Finished; summary seen: ${JSON.stringify(req.messages).includes('SUMMARY-7Z')}` };
+    });
+    const toml = [`model = "${MODEL}"`, `openai_base_url = "${env.server.url}/v1"`, 'model_auto_compact_token_limit = 50', ''].join('\n');
+    const run = await runCodex(env.server, 'Run the command', {
+      timeoutMs: 150_000,
+      homeFiles: { '.codex/config.toml': toml, '.codex/auth.json': JSON.stringify({ OPENAI_API_KEY: CLIENT_KEY }) },
+    });
+    assert.equal(run.code, 0, describeRun(run));
+    assert.doesNotMatch(run.stderr, /Reconnecting\.\.\. 2\/5/, 'one WebSocket attempt, then HTTP');
+    assert.doesNotMatch(run.stderr, /remote compact/i, describeRun(run));
+    assert.match(run.stdout, /Finished; summary seen: true/, describeRun(run));
+    const summaryRequest = env.upstream.chats().map((r) => r.json).find((c) => String(c.messages.at(-1)?.content).includes('handoff note'));
+    assert.ok(summaryRequest, 'the compaction reached the upstream as a summary request');
+    assert.equal(summaryRequest.tool_choice, 'none');
   });
 });

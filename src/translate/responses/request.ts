@@ -12,6 +12,7 @@ import { ProxyError, badRequest } from '../../errors.js';
 import type { ChatContentPart, ChatMessage, ChatRequest, ChatToolCall, ChatToolChoice } from '../openai-chat.js';
 // The hub's ordering rules for tool turns (written for the Anthropic spoke; they hold for any chat request).
 import { repairToolTurns } from '../chat/tool-turns.js';
+import { summaryMessage } from './compaction.js';
 import { chatTools, qualifiedName } from './tools.js';
 import type { Json, ToolMap } from './types.js';
 
@@ -202,9 +203,15 @@ function appendItem(b: Builder, item: unknown, path: string): void {
       if (summary) b.reasoning = b.reasoning ? `${b.reasoning}\n\n${summary}` : summary;
       return;
     }
+    case 'compaction': {
+      // Our own summary comes back as text; another server's encrypted state cannot be read.
+      const summary = summaryMessage(item);
+      if (summary) push(b, summary);
+      return;
+    }
     default:
-      // Hosted-tool calls (web_search_call, ...), item references, compaction markers: nothing a
-      // chat upstream can replay.
+      // Hosted-tool calls (web_search_call, ...), item references, compaction_trigger (handled by
+      // the caller, compaction.ts): nothing a chat upstream can replay.
       return;
   }
 }

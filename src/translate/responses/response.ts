@@ -58,7 +58,7 @@ export function responseShell(req: Json, opts: ResponseOptions): ResponseObject 
 export const responseId = (requestId: string): string => `resp_${requestId.replaceAll('-', '')}`;
 
 /** Item ids: `msg_…`, `rs_…`, `fc_…`, `ctc_…` + the response id's tail + the output index. */
-export function itemId(kind: 'msg' | 'rs' | 'fc' | 'ctc', responseId: string, index: number): string {
+export function itemId(kind: 'msg' | 'rs' | 'fc' | 'ctc' | 'cmp', responseId: string, index: number): string {
   return `${kind}_${responseId.slice(5)}${index.toString(16).padStart(4, '0')}`;
 }
 

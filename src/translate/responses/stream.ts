@@ -286,6 +286,8 @@ export function responseToEvents(response: ResponseObject): string {
       out += emit('response.output_item.added', { output_index: index, item: { ...item, status: 'in_progress', arguments: '' } });
       out += emit('response.function_call_arguments.delta', { ...at, delta: item.arguments });
       out += emit('response.function_call_arguments.done', { ...at, name: item.name, arguments: item.arguments });
+    } else if (item.type === 'compaction') {
+      out += emit('response.output_item.added', { output_index: index, item });
     } else {
       out += emit('response.output_item.added', { output_index: index, item: { ...item, status: 'in_progress', input: '' } });
       out += emit('response.custom_tool_call_input.delta', { ...at, delta: item.input });

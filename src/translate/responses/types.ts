@@ -49,7 +49,14 @@ export interface ReasoningItem {
   summary: Array<{ type: 'summary_text'; text: string }>;
 }
 
-export type OutputItem = MessageItem | FunctionCallItem | CustomToolCallItem | ReasoningItem;
+/** A compacted conversation (translate/responses/compaction.ts): the client sends it back as input. */
+export interface CompactionItem {
+  id: string;
+  type: 'compaction';
+  encrypted_content: string;
+}
+
+export type OutputItem = MessageItem | FunctionCallItem | CustomToolCallItem | ReasoningItem | CompactionItem;
 
 export type ItemStatus = 'in_progress' | 'completed' | 'incomplete';
 
