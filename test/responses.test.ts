@@ -312,4 +312,14 @@ test('remote compaction on a chat upstream: one compaction item out (plain and s
   assert.match(text, /SUMMARY: the user wants the tests green; step 2 is next\./);
   assert.ok(!text.includes('gAAAAB'), 'an item another server made is dropped');
   assert.ok(text.indexOf('SUMMARY') < text.indexOf('Go on'), 'the summary stands where the history was');
+
+  // The unary form (SDKs' responses.compact, older Codex): the new history comes back whole.
+  const unary = await post(`${proxy.baseURL}/responses/compact`, { model: 'codex-model', input: [...history, { type: 'message', role: 'user', content: 'And then?' }], tools });
+  assert.equal(unary.status, 200);
+  const compacted = (await unary.json()) as any;
+  assert.equal(compacted.object, 'response.compaction');
+  assert.deepEqual(compacted.output.map((i: any) => i.type), ['message', 'message', 'compaction'], 'the user\'s messages, then the summary');
+  assert.equal(compacted.output[1].content, 'And then?');
+  assert.match(compacted.output[2].encrypted_content, /^cliproxy-compaction-v1:/);
+  assert.equal(up.requests.at(-1)!.json.stream, undefined, 'asked without streaming');
 });

@@ -13,7 +13,7 @@ import { handleAnthropicModel, handleAnthropicModels, handleCountTokens, handleM
 import { sendError, toProxyError, type ErrorShape } from './errors.js';
 import { isGeminiRequest, routeGemini } from './gemini.js';
 import { handleGetModel, handleListModels, handleProxy } from './openai.js';
-import { handleResponses, handleStoredResponse } from './responses.js';
+import { handleCompact, handleResponses, handleStoredResponse } from './responses.js';
 import { VERSION } from '../version.js';
 import { newTiming } from '../observe/response.js';
 
@@ -41,6 +41,7 @@ const ENDPOINTS = [
   'POST /v1/messages',
   'POST /v1/messages/count_tokens',
   'POST /v1/responses',
+  'POST /v1/responses/compact',
   'GET /v1/responses/{id}',
   'DELETE /v1/responses/{id}',
   'GET /v1/responses/{id}/input_items',
@@ -74,6 +75,10 @@ async function routeV1(ctx: RequestContext): Promise<void> {
   if (path === '/v1/responses') {
     if (req.method !== 'POST') methodNotAllowed(ctx, 'POST');
     return handleResponses(ctx);
+  }
+  if (path === '/v1/responses/compact') {
+    if (req.method !== 'POST') methodNotAllowed(ctx, 'POST');
+    return handleCompact(ctx);
   }
   if (path.startsWith('/v1/responses/')) return handleStoredResponse(ctx, path.slice('/v1/responses/'.length));
   // Anthropic SDKs send anthropic-version on every request: they get Anthropic's model format.

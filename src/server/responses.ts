@@ -58,6 +58,9 @@ function responseNotFound(id: string): ProxyError {
 }
 
 /** The request's own input as items (what a later previous_response_id replays). */
+const isUserMessage = (item: unknown): boolean =>
+  typeof item === 'object' && item !== null && (item as Json).role === 'user' && ((item as Json).type === 'message' || (item as Json).type === undefined);
+
 function inputItems(input: unknown): unknown[] {
   if (typeof input === 'string') return [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: input }] }];
   return Array.isArray(input) ? input : [];
@@ -184,6 +187,36 @@ function inputItemsPage(items: readonly unknown[], responseId: string, query: UR
   const limit = Math.min(100, Math.max(1, Number(query?.get('limit')) || 20));
   const page = data.slice(0, limit);
   return { object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: data.length > limit };
+}
+
+/**
+ * POST /v1/responses/compact (OpenAI's unary compaction, used by the SDKs' `responses.compact` and
+ * older Codex versions): the conversation in, a `response.compaction` object out whose `output` is
+ * the new history: the user's own messages, then one compaction item with the summary. cliproxy
+ * writes it through the chat path for every upstream family.
+ */
+export async function handleCompact(ctx: RequestContext): Promise<void> {
+  const { raw, json } = await readJsonBody(ctx.req, ctx.snap.bodyLimitBytes);
+  ctx.requestLog?.requestBody(raw);
+  const pool = resolveRequestModel(ctx, json);
+  const model = json.model as string;
+  const previous = json.previous_response_id;
+  let history: unknown[] = [];
+  if (previous !== undefined && previous !== null) {
+    if (typeof previous !== 'string' || previous === '') throw badRequest('previous_response_id: must be a string', 'invalid_request');
+    history = responseStore(ctx.rt).history(ownerOf(ctx), previous) ?? [];
+    if (history.length === 0) throw previousNotFound(previous);
+  }
+  const { chat, tools } = toChat({ ...json, stream: false }, model, history);
+  const opts: ResponseOptions = { id: responseId(ctx.requestId), model, createdAt: Math.floor(Date.now() / 1000), tools, inputTokens: Math.ceil(raw.length / 4) };
+  const signal = clientSignal(ctx.res);
+  const committed = await runChat(ctx, pool, compactionChat(chat), signal);
+  const headers = addRoutingHeaders(ctx, committed, ctx.headers);
+  const { response, usage } = await compactionResponse(json, committed, signal, opts);
+  ctx.info.usage = normalizeUsage(usage);
+  const kept = [...history, ...inputItems(json.input)].filter(isUserMessage);
+  const compacted = { id: opts.id, object: 'response.compaction', created_at: opts.createdAt, output: [...kept, ...response.output], usage: response.usage };
+  return sendJson(ctx, 200, compacted, headers);
 }
 
 /**
