@@ -267,7 +267,8 @@ test('remote compaction on a chat upstream: one compaction item out (plain and s
   const up = await mockUpstream((req, res, r) => {
     const last = r.json.messages.at(-1);
     const asking = typeof last?.content === 'string' && last.content.includes('handoff note');
-    const text = asking ? 'SUMMARY: the user wants the tests green; step 2 is next.' : `seen:${JSON.stringify(r.json.messages)}`;
+    const empty = JSON.stringify(r.json.messages).includes('EMPTY');
+    const text = asking ? (empty ? '' : 'SUMMARY: the user wants the tests green; step 2 is next.') : `seen:${JSON.stringify(r.json.messages)}`;
     if (r.json.stream) return sse([delta('c-up', { content: text.slice(0, 10) }), delta('c-up', { content: text.slice(10) }), delta('c-up', {}, 'stop'), usageChunk('c-up', 50, 12)])(req, res, r);
     return json(completion(text, 'c-up'))(req, res, r);
   });
@@ -301,6 +302,16 @@ test('remote compaction on a chat upstream: one compaction item out (plain and s
   const completed = events.find((e) => e.type === 'response.completed');
   assert.deepEqual(completed.response.output, [done[0].item]);
   assert.ok(completed.response.usage.output_tokens > 0);
+  assert.equal(events[0].type, 'response.created', 'the stream opens before the summary is written');
+  assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+
+  // No summary: a plain request gets a 502, a stream (already open) ends with response.failed.
+  const emptyInput = [{ type: 'message', role: 'user', content: 'EMPTY' }, { type: 'compaction_trigger' }];
+  assert.equal((await post(`${proxy.baseURL}/responses`, { model: 'codex-model', input: emptyInput, store: false })).status, 502);
+  const failedStream = await post(`${proxy.baseURL}/responses`, { model: 'codex-model', input: emptyInput, stream: true, store: false });
+  const failedEvents = (await failedStream.text()).split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+  assert.deepEqual(failedEvents.map((e) => e.type), ['response.created', 'response.in_progress', 'response.failed']);
+  assert.equal(failedEvents[2].response.error.code, 'upstream_invalid_response');
 
   // The next turn: Codex sends the item instead of the history; the model reads the summary.
   const item = done[0].item;

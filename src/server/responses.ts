@@ -5,18 +5,18 @@
  * retries), and the answer translated back, streamed or not. Responses are kept (`store`, on by
  * default as in OpenAI's API) so that `previous_response_id`, GET and DELETE work.
  */
-import { ProxyError, badRequest } from '../errors.js';
+import { ClientGone, ProxyError, badRequest } from '../errors.js';
 import type { Committed } from '../execute.js';
 import type { ChatUsage } from '../translate/openai-chat.js';
 import { normalizeUsage } from '../observe/usage.js';
 import type { Runtime } from '../runtime.js';
-import { responseId, responseToEvents, streamToResponses, toChat, toResponse, type ResponseObject, type ResponseOptions } from '../translate/responses/index.js';
+import { KEEP_ALIVE, responseId, responseOpening, responseToEvents, streamToResponses, toChat, toResponse, type ResponseObject, type ResponseOptions } from '../translate/responses/index.js';
 import { compactionChat, compactionItem, isCompactionRequest } from '../translate/responses/compaction.js';
 import { itemId, responseShell, usageOf } from '../translate/responses/response.js';
 import type { Json } from '../translate/responses/types.js';
 import { readJsonBody } from './body.js';
 import { clientSignal, sendJson, type ClientSignal, type RequestContext } from './context.js';
-import { responsesFailedEvent } from './errors.js';
+import { responsesFailedEvent, toProxyError } from './errors.js';
 import { completionText, parseCompletion, runChat } from './hub.js';
 import { addRoutingHeaders, resolveRequestModel } from './openai.js';
 import { ResponseStore } from './responses-store.js';
@@ -114,12 +114,29 @@ export async function respond(ctx: RequestContext, raw: string, json: Json): Pro
   if (committed.native) return relayNative(ctx, committed, pool.id, (e) => responsesFailedEvent(e, { id: opts.id, object: 'response', model }, 0));
   const headers = addRoutingHeaders(ctx, committed, ctx.headers);
   if (compaction) {
-    const { response, usage } = await compactionResponse(json, committed, signal, opts);
-    ctx.info.usage = normalizeUsage(usage);
-    keep(response);
-    if (!stream) return sendJson(ctx, 200, response, headers);
+    if (!stream) {
+      const { response, usage } = await compactionResponse(json, committed, signal, opts);
+      ctx.info.usage = normalizeUsage(usage);
+      keep(response);
+      return sendJson(ctx, 200, response, headers);
+    }
+    // A summary of a long conversation takes a while: the stream opens at once and keeps alive,
+    // so that nothing between Codex and cliproxy times out while the model writes.
     ctx.res.writeHead(200, Object.assign(headers, SSE_HEADERS));
-    ctx.res.end(responseToEvents(response));
+    const shell = responseShell(json, opts);
+    ctx.res.write(responseOpening(shell));
+    const keepAlive = setInterval(() => ctx.res.write(KEEP_ALIVE), KEEP_ALIVE_MS);
+    try {
+      const { response, usage } = await compactionResponse(json, committed, signal, opts);
+      ctx.info.usage = normalizeUsage(usage);
+      keep(response);
+      ctx.res.end(responseToEvents(response, true));
+    } catch (err) {
+      if (err instanceof ClientGone) throw err;
+      ctx.res.end(responsesFailedEvent(toProxyError(err), shell, 2));
+    } finally {
+      clearInterval(keepAlive);
+    }
     return;
   }
   if (committed.kind === 'stream') {

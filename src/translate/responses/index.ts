@@ -6,6 +6,6 @@
  */
 export { toChat, type TranslatedRequest } from './request.js';
 export { responseId, responseShell, toResponse, type ResponseOptions } from './response.js';
-export { responseToEvents, streamToResponses, type ResponsesStream, type StreamOptions } from './stream.js';
+export { KEEP_ALIVE, responseOpening, responseToEvents, streamToResponses, type ResponsesStream, type StreamOptions } from './stream.js';
 export { chatTools, qualifiedName } from './tools.js';
 export type { OutputItem, ResponseObject, ResponseUsage, ToolIdentity, ToolMap } from './types.js';

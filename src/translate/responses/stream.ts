@@ -37,7 +37,7 @@ export interface ResponsesStream {
 }
 
 /** An SSE comment: it keeps idle connections open through middleboxes, and every SSE parser skips it. */
-const KEEP_ALIVE = ': keep-alive\n\n';
+export const KEEP_ALIVE = ': keep-alive\n\n';
 
 interface TextState {
   readonly kind: 'message' | 'reasoning';
@@ -259,12 +259,20 @@ export function streamToResponses(opts: StreamOptions): ResponsesStream {
   return { event, end, fail, result: () => final, keepAlive };
 }
 
-/** A whole response as the stream events that build it (an upstream that answered without SSE). */
-export function responseToEvents(response: ResponseObject): string {
-  let seq = 0;
-  const emit = (type: string, fields: Json): string => frame({ type, sequence_number: seq++, ...fields });
+/** The two events that open a response stream (sequence numbers 0 and 1). */
+export function responseOpening(response: ResponseObject): string {
   const shell = { ...response, status: 'in_progress', incomplete_details: null, output: [], usage: null };
-  let out = emit('response.created', { response: shell }) + emit('response.in_progress', { response: shell });
+  return frame({ type: 'response.created', sequence_number: 0, response: shell }) + frame({ type: 'response.in_progress', sequence_number: 1, response: shell });
+}
+
+/**
+ * A whole response as the stream events that build it (an upstream that answered without SSE);
+ * `opened`: responseOpening already went out, continue after it.
+ */
+export function responseToEvents(response: ResponseObject, opened = false): string {
+  let seq = 2;
+  const emit = (type: string, fields: Json): string => frame({ type, sequence_number: seq++, ...fields });
+  let out = opened ? '' : responseOpening(response);
   response.output.forEach((item, index) => {
     const at = { item_id: item.id, output_index: index };
     if (item.type === 'message') {
