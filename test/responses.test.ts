@@ -325,9 +325,8 @@ test('remote compaction on a chat upstream: one compaction item out (plain and s
   assert.ok(text.indexOf('SUMMARY') < text.indexOf('Go on'), 'the summary stands where the history was');
 
   // The unary form (SDKs' responses.compact, older Codex): the new history comes back whole.
-  const unary = await post(`${proxy.baseURL}/responses/compact`, { model: 'codex-model', input: [...history, { type: 'message', role: 'user', content: 'And then?' }], tools });
-  assert.equal(unary.status, 200);
-  const compacted = (await unary.json()) as any;
+  const sdk = new OpenAI({ apiKey: CLIENT_KEY, baseURL: proxy.baseURL, maxRetries: 0 });
+  const compacted = (await sdk.responses.compact({ model: 'codex-model', input: [...history, { type: 'message', role: 'user', content: 'And then?' }] as any })) as any;
   assert.equal(compacted.object, 'response.compaction');
   assert.deepEqual(compacted.output.map((i: any) => i.type), ['message', 'message', 'compaction'], 'the user\'s messages, then the summary');
   assert.equal(compacted.output[1].content, 'And then?');
