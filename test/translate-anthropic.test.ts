@@ -514,7 +514,7 @@ describe('token estimate and Anthropic error shapes', () => {
 
 describe('tool_use ids are new to the conversation', () => {
   test('stream: an upstream id the conversation already holds, or one repeated in the answer, is replaced', () => {
-    const { events } = translate(OPENAI_PARALLEL_TOOLS, { usedToolIds: new Set(['call_paris']) });
+    const { events } = translate(OPENAI_PARALLEL_TOOLS, { priorMessages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 'call_paris', name: 'get_weather', input: {} }] }] });
     const ids = events.filter((e) => e.data.content_block?.type === 'tool_use').map((e) => e.data.content_block.id);
     assert.equal(ids.length, 2);
     assert.notEqual(ids[0], 'call_paris', 'call_paris answered an earlier turn');
@@ -527,7 +527,7 @@ describe('tool_use ids are new to the conversation', () => {
 
   test('non-stream: the same rule', () => {
     const completion = { id: 'chatcmpl-same', choices: [{ message: { tool_calls: [{ id: 'call_0', type: 'function', function: { name: 'f', arguments: '{}' } }, { id: 'call_1', type: 'function', function: { name: 'g', arguments: '{}' } }] }, finish_reason: 'tool_calls' }] };
-    const message = toClient(completion as any, { model: 'm', id: 'msg_turn2', inputTokens: 1, usedToolIds: new Set(['call_0']) });
+    const message = toClient(completion as any, { model: 'm', id: 'msg_turn2', inputTokens: 1, priorMessages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 'call_0', name: 'f', input: {} }] }] });
     assert.deepEqual(message.content.map((b: any) => b.id), ['toolu_msg_turn2_0', 'call_1']);
   });
 });

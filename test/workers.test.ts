@@ -90,13 +90,16 @@ function workerPids(primary: number): number[] {
   }
 }
 
-const ok = (up: MockUpstream) => {
-  up.handler = (_req, res, r) => {
-    const body = JSON.stringify(completion('hi', r.json?.model));
+/** The upstream answers every request with `text`, after `delayMs`. */
+const answerWith = (up: MockUpstream, text: string, delayMs = 0) => {
+  up.handler = async (_req, res, r) => {
+    if (delayMs > 0) await sleep(delayMs);
+    const body = JSON.stringify(completion(text, r.json?.model));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   };
 };
+const ok = (up: MockUpstream) => answerWith(up, 'hi');
 
 test('two workers serve one port; a killed worker is replaced; SIGTERM drains both and exits 0', { timeout: 120_000 }, async (t) => {
   const up = await mockUpstream(() => undefined);
@@ -116,12 +119,7 @@ test('two workers serve one port; a killed worker is replaced; SIGTERM drains bo
   await sleep(300);
   for (let i = 0; i < 10; i++) assert.equal((await within(primary, post(`${primary.url}/v1/chat/completions`, chatBody('m')), 15_000, `request ${i}`)).status, 200);
   // Slow requests on both workers, then SIGTERM: they finish, then the primary exits 0.
-  up.handler = async (_req, res, r) => {
-    await sleep(800);
-    const body = JSON.stringify(completion('slow', r.json?.model));
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  };
+  answerWith(up, 'slow', 800);
   const slow = Array.from({ length: 4 }, () => post(`${primary.url}/v1/chat/completions`, chatBody('m'), { connection: 'close' }));
   await sleep(300);
   primary.child.kill('SIGTERM');
@@ -190,12 +188,7 @@ test('with redis-url, workers share state (a 429 on one cools the key for both);
   const key0 = up.requests.filter((r) => r.headers.authorization === `Bearer ${KEYS[0]}`).length;
   assert.equal(key0, 1, 'only the first request tried the key that answered 429');
   // Ctrl-C in a terminal: SIGINT reaches the primary and every worker; still one drain, not two signals.
-  up.handler = async (_req, res, r) => {
-    await sleep(800);
-    const body = JSON.stringify(completion('slow', r.json?.model));
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  };
+  answerWith(up, 'slow', 800);
   const slow = Array.from({ length: 4 }, () => post(`${primary.url}/v1/chat/completions`, chatBody('m'), { connection: 'close' }));
   await sleep(300);
   process.kill(-primary.child.pid!, 'SIGINT');

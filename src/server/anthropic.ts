@@ -7,7 +7,7 @@
  */
 import { resolvePool, type Pool } from '../routing/registry.js';
 import type { ModelInfo } from '../translate/anthropic/messages.js';
-import { messageToEvents, streamToClient, toClient, toolUseIdsOf, toUpstream, unknownFields } from '../translate/anthropic/index.js';
+import { messageToEvents, streamToClient, toClient, toUpstream, unknownFields } from '../translate/anthropic/index.js';
 import { estimateInputTokens } from '../translate/anthropic/tokens.js';
 import { normalizeUsage } from '../observe/usage.js';
 import { readJsonBody } from './body.js';
@@ -75,14 +75,14 @@ export async function handleMessages(ctx: RequestContext): Promise<void> {
   if (committed.kind === 'stream') {
     ctx.res.writeHead(200, Object.assign(headers, SSE_HEADERS));
     ctx.res.flushHeaders();
-    const mapper = streamToClient({ model, id, inputTokens, errorEvent: anthropicErrorEvent, pingEveryMs: PING_EVERY_MS, usedToolIds: toolUseIdsOf(json.messages) });
+    const mapper = streamToClient({ model, id, inputTokens, errorEvent: anthropicErrorEvent, pingEveryMs: PING_EVERY_MS, priorMessages: json.messages });
     // toUpstream asks for the usage chunk; the client always gets usage (in message_delta).
     await relayStream(ctx.res, committed, { mapper, errorEvent: anthropicErrorEvent, tap: ctx.rt.observe.streamTap(ctx, false) });
     return;
   }
   const completion = parseCompletion(committed);
   ctx.info.usage = normalizeUsage(completion.usage);
-  const message = toClient(completion, { model, id, inputTokens, usedToolIds: toolUseIdsOf(json.messages) });
+  const message = toClient(completion, { model, id, inputTokens, priorMessages: json.messages });
   // Newlines already went out (nonstream-keepalive-interval): the message is the rest of the body.
   if (!stream && ctx.res.headersSent) return void ctx.res.end(JSON.stringify(message));
   if (!stream) return sendJson(ctx, 200, message, headers);

@@ -3,7 +3,6 @@
  * translates its request to a chat completion request, runs it here through the one attempt loop,
  * and translates the chat answer (a body, or a chat SSE stream) back to its own format.
  */
-import { createParser } from 'eventsource-parser';
 import { ClientGone, ProxyError, UpstreamReply } from '../errors.js';
 import { execute, type Committed, type CommittedBody } from '../execute.js';
 import { sessionKeyOf } from '../routing/affinity.js';
@@ -13,6 +12,7 @@ import { renameModel } from '../upstream/rewrite.js';
 import type { NativePlan } from '../upstream/route.js';
 import type { ClientProtocol } from '../routing/shape.js';
 import type { ClientSignal, RequestContext } from './context.js';
+import { sseDataReader } from './sse.js';
 
 /** The client API a hub request came in through (payload rules' `from-protocol`). */
 export function clientProtocolOf(path: string): ClientProtocol {
@@ -103,34 +103,31 @@ export async function completionText(committed: Committed, signal: ClientSignal)
   let text = '';
   let usage: ChatUsage | null | undefined;
   let failure: ProxyError | undefined;
-  const parser = createParser({
-    onEvent: (event) => {
-      if (event.data === '[DONE]' || failure) return;
-      let chunk: { choices?: Array<{ delta?: { content?: unknown } }>; usage?: ChatUsage | null; error?: { message?: unknown } };
-      try {
-        chunk = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (chunk.error) {
-        failure = new ProxyError(502, 'upstream_error', `upstream ${committed.target.provider.name}: ${String(chunk.error.message ?? 'error in the stream')}`);
-        return;
-      }
-      const content = chunk.choices?.[0]?.delta?.content;
-      if (typeof content === 'string') text += content;
-      if (chunk.usage) usage = chunk.usage;
-    },
+  const read = sseDataReader((data) => {
+    if (data === '[DONE]' || failure) return;
+    let chunk: { choices?: Array<{ delta?: { content?: unknown } }>; usage?: ChatUsage | null; error?: { message?: unknown } };
+    try {
+      chunk = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (chunk.error) {
+      failure = new ProxyError(502, 'upstream_error', `upstream ${committed.target.provider.name}: ${String(chunk.error.message ?? 'error in the stream')}`);
+      return;
+    }
+    const content = chunk.choices?.[0]?.delta?.content;
+    if (typeof content === 'string') text += content;
+    if (chunk.usage) usage = chunk.usage;
   });
-  const decoder = new TextDecoder();
   const onAbort = () => committed.abort();
   signal.once('abort', onAbort);
   try {
-    for (const piece of committed.prelude) parser.feed(decoder.decode(piece, { stream: true }));
+    for (const piece of committed.prelude) read(piece);
     for (;;) {
       const next = await committed.rest.next();
       if (signal.aborted) throw new ClientGone();
       if (next.done) break;
-      parser.feed(decoder.decode(next.value, { stream: true }));
+      read(next.value);
     }
   } catch (err) {
     if (signal.aborted) throw new ClientGone();

@@ -48,6 +48,14 @@ function ownerOf(ctx: RequestContext): string {
   return index < 0 ? '' : (ctx.snap.clientKeyDigests[index]?.toString('base64') ?? '');
 }
 
+/** The request's previous_response_id, checked; undefined when it has none. */
+function previousResponseId(json: Json): string | undefined {
+  const previous = json.previous_response_id;
+  if (previous === undefined || previous === null) return undefined;
+  if (typeof previous !== 'string' || previous === '') throw badRequest('previous_response_id: must be a string', 'invalid_request');
+  return previous;
+}
+
 /** The Responses API's answer to an unknown previous_response_id. */
 function previousNotFound(id: string): ProxyError {
   return new ProxyError(400, 'previous_response_not_found', `Previous response with id '${id}' not found.`, { param: 'previous_response_id' });
@@ -79,13 +87,12 @@ export async function respond(ctx: RequestContext, raw: string, json: Json): Pro
   const model = json.model as string;
   const store = responseStore(ctx.rt);
   const owner = ownerOf(ctx);
-  const previous = json.previous_response_id;
+  const previous = previousResponseId(json);
   let history: unknown[] = [];
   // A codex-api-key upstream gets this very request (encrypted reasoning items, its own fields),
   // unless it continues a conversation only this gateway stored.
   let native: NativePlan | undefined = nativePlan('responses', raw, model, ctx.req.headers);
-  if (previous !== undefined && previous !== null) {
-    if (typeof previous !== 'string' || previous === '') throw badRequest('previous_response_id: must be a string', 'invalid_request');
+  if (previous !== undefined) {
     const found = store.history(owner, previous);
     if (found) native = undefined;
     // Unknown here: a response stored by a Responses upstream, which only it can continue.
@@ -107,7 +114,7 @@ export async function respond(ctx: RequestContext, raw: string, json: Json): Pro
     inputTokens: Math.ceil(raw.length / 4),
   };
   const keep = (response: ResponseObject | undefined) => {
-    if (response && json.store !== false) store.put(owner, response, inputItems(json.input), typeof previous === 'string' ? previous : undefined);
+    if (response && json.store !== false) store.put(owner, response, inputItems(json.input), previous);
   };
   const signal = clientSignal(ctx.res);
   const committed = await runChat(ctx, pool, chat, signal, native);
@@ -217,10 +224,9 @@ export async function handleCompact(ctx: RequestContext): Promise<void> {
   ctx.requestLog?.requestBody(raw);
   const pool = resolveRequestModel(ctx, json);
   const model = json.model as string;
-  const previous = json.previous_response_id;
+  const previous = previousResponseId(json);
   let history: unknown[] = [];
-  if (previous !== undefined && previous !== null) {
-    if (typeof previous !== 'string' || previous === '') throw badRequest('previous_response_id: must be a string', 'invalid_request');
+  if (previous !== undefined) {
     history = responseStore(ctx.rt).history(ownerOf(ctx), previous) ?? [];
     if (history.length === 0) throw previousNotFound(previous);
   }

@@ -43,14 +43,20 @@ export interface RelayOptions {
   readonly keepAlive?: EventMapper['keepAlive'];
 }
 
+/** Feeds raw upstream chunks in; `onData` gets each whole event's data (split chunks, CRLF handled). */
+export function sseDataReader(onData: (data: string) => void): (chunk: Buffer) => void {
+  const parser = createParser({ onEvent: (event) => onData(event.data) });
+  const decoder = new TextDecoder();
+  return (chunk) => parser.feed(decoder.decode(chunk, { stream: true }));
+}
+
 /** Wraps a mapper so that raw upstream chunks are parsed into events first. */
 function chunkMapper(mapper: EventMapper): (chunk: Buffer) => string {
   let out = '';
-  const parser = createParser({ onEvent: (event) => (out += mapper.event(event.data)) });
-  const decoder = new TextDecoder();
+  const read = sseDataReader((data) => (out += mapper.event(data)));
   return (chunk) => {
     out = '';
-    parser.feed(decoder.decode(chunk, { stream: true }));
+    read(chunk);
     return out;
   };
 }

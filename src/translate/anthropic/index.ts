@@ -4,5 +4,5 @@
  * server/anthropic.ts wires them to the attempt loop and the SSE relay.
  */
 export { reasoningEffort, toUpstream, unknownFields } from './request.js';
-export { messageId, parseArguments, stopReason, toClient, toolUseIdsOf, usageOf, type ClientOptions } from './response.js';
+export { messageId, parseArguments, stopReason, toClient, usageOf, type ClientOptions } from './response.js';
 export { messageToEvents, streamToClient, type AnthropicStream, type StreamOptions } from './stream.js';

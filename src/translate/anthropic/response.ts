@@ -15,8 +15,8 @@ export interface ClientOptions {
   readonly id: string;
   /** Estimated input tokens, used only when the upstream reports no usage. */
   readonly inputTokens: number;
-  /** tool_use ids the conversation already holds (toolUseIdsOf): a new call never reuses one. */
-  readonly usedToolIds?: ReadonlySet<string>;
+  /** The request's `messages`: a new tool call never reuses one of their tool_use ids (read only when a call comes). */
+  readonly priorMessages?: unknown;
 }
 
 /**
@@ -105,11 +105,11 @@ export function toClient(res: ChatCompletion, opts: ClientOptions): Message {
     content.push({ type: 'text', text: msg.content });
     chars += msg.content.length;
   }
-  const taken = new Set(opts.usedToolIds);
+  let taken: Set<string> | undefined;
   (msg.tool_calls ?? []).forEach((call, i) => {
     const args = call.function?.arguments;
     chars += args?.length ?? 0;
-    content.push({ type: 'tool_use', id: toolUseId(call.id, taken, opts.id, i), name: call.function?.name ?? '', input: parseArguments(args) });
+    content.push({ type: 'tool_use', id: toolUseId(call.id, (taken ??= toolUseIdsOf(opts.priorMessages)), opts.id, i), name: call.function?.name ?? '', input: parseArguments(args) });
   });
   const hasToolUse = content.some((b) => b.type === 'tool_use');
   const [stop_reason, stop_sequence] = stopReason(choice.finish_reason, hasToolUse, choice.stop_reason ?? choice.matched_stop);

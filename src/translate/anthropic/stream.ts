@@ -10,7 +10,7 @@
  */
 import { ProxyError } from '../../errors.js';
 import type { Message } from './messages.js';
-import { messageId, stopReason, toolUseId, usageOf } from './response.js';
+import { messageId, stopReason, toolUseId, toolUseIdsOf, usageOf } from './response.js';
 import type { ChatChunk, ChatChunkToolCall, ChatUsage } from '../openai-chat.js';
 
 export interface StreamOptions {
@@ -24,8 +24,8 @@ export interface StreamOptions {
   readonly errorEvent: (error: ProxyError) => string;
   /** Keep-alive period for `ping` events while the upstream is silent (0: none). */
   readonly pingEveryMs?: number;
-  /** tool_use ids the conversation already holds: a new call never reuses one (response.ts toolUseId). */
-  readonly usedToolIds?: ReadonlySet<string>;
+  /** The request's `messages`: a new tool call never reuses one of their tool_use ids (response.ts toolUseId). */
+  readonly priorMessages?: unknown;
 }
 
 export interface AnthropicStream {
@@ -90,7 +90,7 @@ export function streamToClient(opts: StreamOptions): AnthropicStream {
   let open: { kind: 'text' | 'thinking' | 'tool'; index: number; tool?: ToolState } | undefined;
   const tools: ToolState[] = [];
   const toolsByIndex = new Map<number, ToolState>();
-  const takenIds = new Set(opts.usedToolIds);
+  let takenIds: Set<string> | undefined; // read from the request at the first tool call
   let finish: string | null | undefined;
   let stopString: unknown;
   let usage: ChatUsage | null | undefined;
@@ -174,7 +174,7 @@ export function streamToClient(opts: StreamOptions): AnthropicStream {
     const key = call.index ?? (call.id ? tools.length : Math.max(0, tools.length - 1));
     let tool = toolsByIndex.get(key);
     if (!tool) {
-      tool = { id: toolUseId(call.id, takenIds, opts.id, tools.length), name: '', args: '', sent: 0, block: -1, closed: false, checked: -1 };
+      tool = { id: toolUseId(call.id, (takenIds ??= toolUseIdsOf(opts.priorMessages)), opts.id, tools.length), name: '', args: '', sent: 0, block: -1, closed: false, checked: -1 };
       toolsByIndex.set(key, tool);
       tools.push(tool);
     }
